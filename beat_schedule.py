@@ -1,0 +1,18 @@
+"""The periodic work beat drives, declared from configuration.
+
+Each entry names a task (by name, routed like any other) and its schedule.
+Incremental provider syncs are declared here as they are added; a sync that
+has no credentials configured is simply left out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.settings import Settings
+
+
+def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Celery's ``beat_schedule`` for these settings."""
+    schedule: dict[str, dict[str, Any]] = {}
+    return schedule

@@ -1,0 +1,185 @@
+"""Generic HTTP tools: ``http.request`` and ``webhook.send`` (httpx, SSRF-guarded).
+
+Both are agent-facing, so every URL goes through :class:`worker.safehttp.SafeHttp`.
+Outcomes: 2xx/3xx succeed; 408, 429 and 5xx are retryable (``Retry-After``
+honoured); any other 4xx is fatal. Response bodies are returned up to
+``FLEET_HTTP_MAX_RESPONSE_BYTES`` (256 KiB by default) with ``truncated``
+saying whether the rest was cut.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field, model_validator
+
+from worker.errors import BadParams, ToolError, Unavailable, status_error
+from worker.policy import current_call
+from worker.safehttp import Fetched, SafeHttp
+from worker.settings import Settings, get_settings
+from worker.tool import Provider
+
+Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv")
+ERROR_BODY_CHARS = 200
+
+
+def make_client(settings: Settings, credential: str) -> SafeHttp:
+    return SafeHttp(
+        allowed_hosts=settings.http_allowed_hosts,
+        timeout=settings.http_timeout_seconds,
+        max_redirects=settings.http_max_redirects,
+        max_bytes=settings.http_max_response_bytes,
+    )
+
+
+def map_error(exc: Exception) -> ToolError:
+    """httpx failures that escaped the client's own handling."""
+    if isinstance(exc, httpx.TimeoutException | httpx.TransportError):
+        return Unavailable(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, httpx.InvalidURL | ValueError):
+        return BadParams(f"invalid request: {exc}")
+    return ToolError(f"unexpected {type(exc).__name__}: {exc}")
+
+
+provider = Provider("http", client=make_client, map_error=map_error)
+
+
+class HttpRequest(BaseModel):
+    """Params of ``http.request``."""
+
+    method: Method = Field(default="GET", description="HTTP method.")
+    url: str = Field(min_length=1, max_length=8192, description="Absolute http(s) URL.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers.")
+    query: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Query-string parameters, added to the URL."
+    )
+    json_body: Any = Field(default=None, alias="json", description="A JSON body (sets the type).")
+    body: str | None = Field(default=None, description="A raw text body (instead of json).")
+    timeout: float | None = Field(
+        default=None, gt=0, le=120, description="Seconds; defaults to FLEET_HTTP_TIMEOUT_SECONDS."
+    )
+
+    model_config = {"populate_by_name": True, "extra": "forbid"}
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpRequest:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("give either json or body, not both")
+        return self
+
+
+class WebhookSend(BaseModel):
+    """Params of ``webhook.send``."""
+
+    url: str = Field(min_length=1, max_length=8192, description="The receiver's http(s) URL.")
+    payload: dict[str, Any] = Field(description="The JSON object to deliver.")
+    secret: str = Field(
+        default="default", description="Name of the signing secret in FLEET_WEBHOOK_SECRETS."
+    )
+    event: str | None = Field(default=None, max_length=128, description="X-Webhook-Event value.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+
+    model_config = {"extra": "forbid"}
+
+
+@provider.tool("http.request", writes=True, idempotent=False, scopes=["http"])
+def request(client: SafeHttp, p: HttpRequest) -> dict[str, Any]:
+    """Make an HTTP request to a public URL and return status, headers and body.
+
+    The body comes back parsed as JSON when the response is JSON, as text when
+    it is text, else base64. 408/429/5xx are retried; other 4xx fail at once.
+    """
+    headers = dict(p.headers)
+    content = None
+    if p.json_body is not None:
+        content = json.dumps(p.json_body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    elif p.body is not None:
+        content = p.body.encode()
+    if p.timeout:
+        client.timeout = p.timeout
+    fetched = client.request(p.method, p.url, headers=headers, params=p.query, content=content)
+    _raise_for_status(fetched)
+    return {
+        "status": fetched.status,
+        "url": fetched.url,
+        "headers": fetched.headers,
+        **_decode_body(fetched),
+        "truncated": fetched.truncated,
+    }
+
+
+@provider.tool("webhook.send", writes=True, idempotent=True, scopes=["http"])
+def send_webhook(client: SafeHttp, p: WebhookSend) -> dict[str, Any]:
+    """POST a JSON payload signed with HMAC-SHA256 under a named secret.
+
+    Headers: ``X-Signature-256: sha256=<hex of HMAC(secret, body)>``,
+    ``X-Webhook-Timestamp`` (unix seconds) and ``X-Webhook-Id`` (the run id,
+    the same on every retry, so receivers can de-duplicate).
+    """
+    secrets = get_settings().webhook_secrets
+    if p.secret not in secrets:
+        known = ", ".join(sorted(secrets)) or "none configured"
+        raise BadParams(f"unknown webhook secret {p.secret!r} (known: {known})")
+    body = json.dumps(p.payload, separators=(",", ":"), sort_keys=True).encode()
+    digest = hmac.new(secrets[p.secret].get_secret_value().encode(), body, hashlib.sha256)
+    delivery_id = current_call().run_id
+    headers = {
+        **p.headers,
+        "Content-Type": "application/json",
+        "X-Signature-256": f"sha256={digest.hexdigest()}",
+        "X-Webhook-Timestamp": str(int(time.time())),
+        "X-Webhook-Id": delivery_id,
+    }
+    if p.event:
+        headers["X-Webhook-Event"] = p.event
+    fetched = client.request("POST", p.url, headers=headers, content=body)
+    _raise_for_status(fetched)
+    return {"status": fetched.status, "delivery_id": delivery_id, **_decode_body(fetched)}
+
+
+def _raise_for_status(fetched: Fetched) -> None:
+    if fetched.status < 400:
+        return
+    snippet = " ".join(fetched.content[:ERROR_BODY_CHARS].decode("utf-8", "replace").split())
+    raise status_error(
+        fetched.status,
+        f"HTTP {fetched.status} from {fetched.url}: {snippet}",
+        retry_after=parse_retry_after(fetched.headers.get("retry-after")),
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now (it may be seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _decode_body(fetched: Fetched) -> dict[str, Any]:
+    content_type = fetched.headers.get("content-type", "").lower()
+    if not fetched.content:
+        return {"body": None}
+    if "json" in content_type and not fetched.truncated:
+        try:
+            return {"body": json.loads(fetched.content)}
+        except ValueError:
+            pass
+    if any(t in content_type for t in TEXT_TYPES) or not content_type:
+        return {"body": fetched.content.decode(fetched.encoding or "utf-8", "replace")}
+    return {"body": base64.b64encode(fetched.content).decode(), "body_encoding": "base64"}

@@ -1,0 +1,184 @@
+"""Test helpers: a scriptable local HTTP server, worker processes, polling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from worker import ledger
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+class ScriptedServer:
+    """Answers each path with a scripted sequence of replies (the last one repeats).
+
+    Records every request it received, so a test can assert what reached it.
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, list[Reply | Callable[[Seen], Reply]]] = {}
+        self.seen: list[Seen] = []
+        self.connections = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def handle(self) -> None:
+                with server._lock:
+                    server.connections += 1
+                super().handle()
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                seen = Seen(self.command, self.path, dict(self.headers.items()),
+                            self.rfile.read(length), time.time())
+                reply = server._next(seen)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                payload = reply.body
+                if not isinstance(payload, bytes):
+                    payload = (json.dumps(payload) if payload is not None else "").encode()
+                self.send_response(reply.status)
+                headers = {"Content-Type": "application/json", **reply.headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def route(self, path: str, *replies: Reply | Callable[[Seen], Reply]) -> str:
+        """Script ``path``; returns its URL on the allowed host name (localhost)."""
+        with self._lock:
+            self.routes[path] = list(replies)
+        return self.url(path)
+
+    def url(self, path: str, host: str = "localhost") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def _next(self, seen: Seen) -> Reply:
+        with self._lock:
+            self.seen.append(seen)
+            path = seen.path.split("?", 1)[0]
+            script = self.routes.get(path)
+            if not script:
+                return Reply(404, {"error": "no such route"})
+            step = script.pop(0) if len(script) > 1 else script[0]
+        return step(seen) if callable(step) else step
+
+    def requests_to(self, path: str) -> list[Seen]:
+        with self._lock:
+            return [s for s in self.seen if s.path.split("?", 1)[0] == path]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1,
+             what: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class WorkerProcess:
+    """A real `fleet worker` process with its own environment and log file."""
+
+    def __init__(self, log_path: Path, env: dict[str, str], queues: str = "http,syncs",
+                 name: str = "test", concurrency: int = 8, pool: str = "threads") -> None:
+        self.log_path = log_path
+        self.log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "worker", "-Q", queues, "-n", f"{name}@%h",
+             "-c", str(concurrency), "-P", pool, "-l", "DEBUG"],
+            cwd=REPO, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.text()[-3000:]}")
+            return " ready." in self.text()
+
+        wait_for(ready, timeout, what="worker ready")
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def wait_final(run_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The run's ledger row once it is succeeded or dead."""
+    return wait_for(
+        lambda: (row := ledger.get_run(run_id)) and row["status"] in ("succeeded", "dead") and row,
+        timeout,
+        what=f"run {run_id} to finish",
+    )
+
+
+def letters_of(run_id: str) -> list[dict[str, Any]]:
+    """Dead letters (any state) of one run."""
+    return [letter for letter in ledger.list_letters(limit=1000) if letter["run_id"] == run_id]

@@ -1,0 +1,85 @@
+"""The Celery app: queues, routes, serialization, acknowledgements, events.
+
+Importable as ``worker.app:app`` (so ``celery -A worker.app ...`` works).
+Choices, and why:
+
+- JSON only, both ways: a pickle message is refused, never executed.
+- ``acks_late`` + ``task_reject_on_worker_lost``: a worker dying mid-call
+  gives the message back instead of losing it; the ledger counts such
+  redeliveries and buries a run lost more than ``FLEET_MAX_REDELIVERIES``
+  times, so a task that kills its worker cannot loop forever.
+- prefetch 1: one slow provider call must not hold other messages hostage,
+  and queue length means what an autoscaler thinks it means.
+- the Redis visibility timeout is set deliberately and every countdown the
+  policy schedules stays below it (settings validate this): an ETA past it
+  would be delivered twice.
+- task events on, so Flower sees every run from ``sent`` to the end.
+- the result backend is Redis with an expiry; Postgres (the ledger) is the
+  system of record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from worker import errors  # noqa: F401  (so callers rebuild the fleet's own exception classes)
+from worker.queues import DEFAULT_QUEUE, QUEUES, queue_for
+from worker.settings import get_settings
+
+
+def route_by_prefix(name: str, args: Any, kwargs: Any, options: Any, **_: Any) -> dict[str, str]:
+    """Celery router: a tool's queue follows from its name (see worker.queues)."""
+    return {"queue": queue_for(name)}
+
+
+def create_app() -> Celery:
+    settings = get_settings()
+    celery_app = Celery("toolfleet")
+    celery_app.conf.update(
+        broker_url=settings.broker_url,
+        # The transport subclass keeps raw garbage pushed onto a queue as a dead
+        # letter instead of letting it crash the worker (see worker.transport).
+        broker_transport="worker.transport:Transport",
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds},
+        broker_connection_retry_on_startup=True,
+        result_backend=settings.effective_result_backend,
+        result_backend_transport_options={
+            "visibility_timeout": settings.visibility_timeout_seconds
+        },
+        result_expires=settings.result_expires_seconds,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=DEFAULT_QUEUE,
+        task_create_missing_queues=False,
+        task_routes=(route_by_prefix,),
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_track_started=True,
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        worker_prefetch_multiplier=1,
+        worker_consumer="worker.intake:FleetConsumer",
+        worker_hijack_root_logger=True,
+        worker_redirect_stdouts_level="INFO",
+        beat_schedule=_beat_schedule(),
+        include=["tasks"],
+    )
+    return celery_app
+
+
+def _beat_schedule() -> dict[str, Any]:
+    from beat_schedule import build_schedule  # top-level module, declared from settings
+
+    return build_schedule(get_settings())
+
+
+app = create_app()
+
+from worker import signals  # noqa: E402, F401  (connects the fleet's signal handlers)

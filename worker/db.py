@@ -1,0 +1,119 @@
+"""Postgres plumbing: one pooled engine per process, database creation, migrations.
+
+Celery's own SQLAlchemy result backend opens a connection per result outside
+prefork; the ledger instead keeps one pooled engine per process, created
+lazily and re-created in a forked child (the pid check), never shared
+across a fork.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from worker.settings import get_settings
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_lock = threading.Lock()
+_engine: Engine | None = None
+_engine_pid: int | None = None
+
+
+class DatabaseNotReady(RuntimeError):
+    """The ledger database is missing or not migrated to the code's schema."""
+
+
+def engine() -> Engine:
+    """This process's engine (pooled; sized for a threads pool)."""
+    global _engine, _engine_pid
+    with _lock:
+        if _engine is None or _engine_pid != os.getpid():
+            settings = get_settings()
+            _engine = create_engine(
+                settings.database_url,
+                pool_size=max(2, min(settings.worker_concurrency, 10)),
+                max_overflow=settings.worker_concurrency,
+                pool_pre_ping=True,
+                pool_recycle=1800,
+                connect_args={"connect_timeout": 5},
+            )
+            _engine_pid = os.getpid()
+        return _engine
+
+
+def dispose_after_fork() -> None:
+    """In a forked child: drop the parent's connections without closing its sockets."""
+    global _engine
+    with _lock:
+        if _engine is not None:
+            _engine.dispose(close=False)
+            _engine = None
+
+
+def ensure_database(url: str | None = None) -> bool:
+    """Create the ledger database if it does not exist. Returns True if created."""
+    target = make_url(url or get_settings().database_url)
+    maintenance = create_engine(
+        target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    try:
+        with maintenance.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            ).scalar()
+            if exists:
+                return False
+            quoted = conn.dialect.identifier_preparer.quote(target.database)
+            conn.execute(text(f"CREATE DATABASE {quoted}"))
+            return True
+    finally:
+        maintenance.dispose()
+
+
+def alembic_config(url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # '%' is alembic's interpolation character; URLs may contain it.
+    config.set_main_option(
+        "sqlalchemy.url", (url or get_settings().database_url).replace("%", "%%")
+    )
+    return config
+
+
+def migrate(url: str | None = None) -> str:
+    """Create the database if needed and upgrade it to head. Returns the head revision."""
+    ensure_database(url)
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    return ScriptDirectory.from_config(config).get_current_head() or ""
+
+
+def require_migrated() -> None:
+    """Raise :class:`DatabaseNotReady` with a clear message unless the schema is at head."""
+    settings = get_settings()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        with engine().connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except DBAPIError as exc:
+        raise DatabaseNotReady(
+            f"cannot reach the ledger database {where}: {exc.orig}. "
+            "Is PostgreSQL running? Then run `fleet migrate`."
+        ) from None
+    if current != head:
+        raise DatabaseNotReady(
+            f"the ledger database {where} is at migration {current or 'none'}, "
+            f"this code needs {head}: run `fleet migrate` first."
+        )

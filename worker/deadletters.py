@@ -1,0 +1,66 @@
+"""The dead-letter workflow: replay (re-validated, as a new run) or discard.
+
+Replay checks the letter's params against *today's* schema first — a tool
+that changed since the letter died may now reject them — then publishes a
+new run whose id is recorded in ``replayed_as``. Marking the letter and
+publishing happen in one ledger transaction: if publishing fails, the letter
+stays ``dead``. Discarding marks the letter; nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from worker import ledger
+from worker.client import FleetClient
+from worker.ledger import RunRef
+from worker.models import LetterState
+
+
+class NotReplayable(ValueError):
+    """This letter cannot be replayed as it is."""
+
+
+def replay(letter_id: int, client: FleetClient | None = None) -> str:
+    """Re-run a dead letter; returns the new run id."""
+    client = client or FleetClient()
+    letter = ledger.get_letter(letter_id)
+    if letter is None:
+        raise LookupError(f"no dead letter {letter_id}")
+    if not letter["tool"]:
+        raise NotReplayable(
+            f"dead letter {letter_id} is an unreadable message, not a tool call: "
+            "inspect it with `fleet dlq show`, then discard it"
+        )
+    params = letter["params"] or {}
+    client.validate(letter["tool"], params)  # raises UnknownTool / BadParams
+    headers = dict(letter["headers"] or {})
+    new_id = str(uuid.uuid4())
+    ref = RunRef(
+        run_id=new_id,
+        tool=letter["tool"],
+        queue=letter["queue"],
+        params=params,
+        idempotency_key=headers.get("idempotency_key"),
+        agent_task_id=headers.get("agent_task_id"),
+        step_id=headers.get("step_id"),
+    )
+    ledger.resolve_letter(
+        letter_id,
+        LetterState.REPLAYED,
+        replay=ref,
+        then=lambda: client.call(
+            letter["tool"],
+            params,
+            task_id=new_id,
+            idempotency_key=ref.idempotency_key,
+            agent_task_id=ref.agent_task_id,
+            step_id=ref.step_id,
+        ),
+    )
+    return new_id
+
+
+def discard(letter_id: int) -> None:
+    """Mark a dead letter as dealt with (kept for the record)."""
+    ledger.resolve_letter(letter_id, LetterState.DISCARDED)

@@ -1,0 +1,149 @@
+"""The error taxonomy every tool outcome is classified into.
+
+    ToolError
+      Retryable                 retried with backoff
+        RateLimited                429 and provider rate limits (carries retry_after)
+        Unavailable                5xx, timeouts, connection errors, circuit open
+      Fatal                     never retried; dead letter at once
+        BadParams                  invalid params (pydantic or provider 422)
+        Unauthorized               401 / bad token / missing scope
+        Forbidden                  refused by the fleet's own policy (SSRF guard)
+        NotFound                   404
+        Conflict                   409 / already exists
+
+An error's constructor takes ``(message, details)`` — both JSON — so Celery's
+JSON exception serialization rebuilds the same class on the caller's side and
+``AsyncResult.get()`` raises it. Messages are redacted and truncated here, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+from worker.redact import redact
+
+MAX_MESSAGE_CHARS = 500
+
+
+class ToolError(Exception):
+    """Base of every classified tool failure."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        message = redact(str(message))
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 1] + "…"
+        clean = {k: v for k, v in (details or {}).items() if v is not None}
+        super().__init__(message, clean)
+        self.message = message
+        self.details: dict[str, Any] = clean
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the provider asked us to wait, when it said so."""
+        value = self.details.get("retry_after")
+        return float(value) if value is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape stored in ``tool_runs.error`` and ``dead_letters.error``."""
+        return {
+            "type": type(self).__name__,
+            "message": self.message,
+            "retryable": self.retryable,
+            **self.details,
+        }
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Retryable(ToolError):
+    """Worth trying again later."""
+
+    retryable = True
+
+
+class RateLimited(Retryable):
+    """The provider (or the fleet's governor) said: not now."""
+
+
+class Unavailable(Retryable):
+    """The provider is down, slow or unreachable."""
+
+
+class Fatal(ToolError):
+    """Will fail the same way every time; goes straight to the dead letters."""
+
+
+class BadParams(Fatal):
+    """The call's parameters are invalid."""
+
+
+class Unauthorized(Fatal):
+    """Credentials are missing, wrong, or lack a permission."""
+
+
+class Forbidden(Fatal):
+    """The fleet's own policy refuses the call (e.g. a private network address)."""
+
+
+class NotFound(Fatal):
+    """The thing named does not exist."""
+
+
+class Conflict(Fatal):
+    """The thing already exists or is in a conflicting state."""
+
+
+ERROR_TYPES: dict[str, type[ToolError]] = {
+    cls.__name__: cls
+    for cls in (
+        ToolError,
+        Retryable,
+        RateLimited,
+        Unavailable,
+        Fatal,
+        BadParams,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+    )
+}
+
+
+def bad_params(exc: ValidationError, prefix: str = "") -> BadParams:
+    """pydantic's errors as one readable line: ``url: Field required; method: ...``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "params"
+        parts.append(f"{where}: {err['msg']}")
+    return BadParams(prefix + "; ".join(parts))
+
+
+def from_dict(error: dict[str, Any]) -> ToolError:
+    """Rebuild an error from its stored form (the ledger's ``error`` column)."""
+    cls = ERROR_TYPES.get(str(error.get("type")), Fatal)
+    details = {k: v for k, v in error.items() if k not in {"type", "message", "retryable"}}
+    return cls(str(error.get("message", "")), details)
+
+
+def status_error(status: int, message: str, **details: Any) -> ToolError:
+    """Classify an HTTP status the way every HTTP-speaking provider shares."""
+    details = {"provider_status": status, **details}
+    if status == 429:
+        return RateLimited(message, details)
+    if status == 408 or status >= 500:
+        return Unavailable(message, details)
+    if status in (401, 403):
+        return Unauthorized(message, details)
+    if status in (404, 410):
+        return NotFound(message, details)
+    if status == 409:
+        return Conflict(message, details)
+    if status in (400, 422):
+        return BadParams(message, details)
+    return Fatal(message, details)

@@ -1,0 +1,115 @@
+"""What the worker does with messages it cannot run: keep them as dead letters.
+
+Celery logs and drops a message whose body cannot be decoded, whose content
+type is refused (pickle), or whose task name no worker knows. The fleet
+keeps each one in ``dead_letters`` first (with the run row marked ``dead``
+when the message had a task id), so an operator can see what was sent and,
+once the cause is fixed, replay it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from typing import Any
+
+from celery.worker.consumer import Consumer
+from kombu.message import Message
+
+from worker import ledger
+from worker.errors import BadParams, Fatal, NotFound, ToolError
+from worker.ledger import LedgerUnavailable, RunRef
+from worker.queues import queue_for
+
+logger = logging.getLogger(__name__)
+RAW_LIMIT = 64 * 1024
+
+
+def bury_unreadable(raw: str, reason: str, *, queues: list[str]) -> None:
+    """A queue item that is not a message at all."""
+    error = BadParams(f"unreadable message: {reason}", {"queues": queues}).to_dict()
+    try:
+        letter = ledger.bury_message(raw[:RAW_LIMIT], error, queue=",".join(queues) or None)
+    except LedgerUnavailable:
+        logger.critical("unreadable message (ledger down, kept here): %r; %s", raw[:2048], reason)
+        return
+    logger.error("unreadable message kept as dead letter %s: %s", letter, reason)
+
+
+def bury_message(message: Message, error: ToolError) -> None:
+    """A well-formed envelope the worker will not run."""
+    headers = dict(message.headers or {})
+    run_id, tool = headers.get("id"), headers.get("task")
+    raw = _raw_body(message)
+    try:
+        if run_id and tool:
+            kwargs = _kwargs_of(message)
+            ref = RunRef(
+                run_id=str(run_id),
+                tool=str(tool),
+                queue=(message.delivery_info or {}).get("routing_key") or queue_for(str(tool)),
+                params=kwargs,
+                idempotency_key=headers.get("idempotency_key"),
+                agent_task_id=headers.get("agent_task_id"),
+                step_id=headers.get("step_id"),
+            )
+            letter = ledger.bury(
+                ref,
+                error.to_dict(),
+                headers=_public_headers(headers),
+                attempted=False,
+                raw_message=None if kwargs is not None else raw,
+            )
+        else:
+            letter = ledger.bury_message(raw, error.to_dict(), queue=None)
+    except LedgerUnavailable:
+        logger.critical("rejected message (ledger down, kept here): %s; %s", raw[:2048], error)
+        return
+    logger.error("rejected message %s kept as dead letter %s: %s", run_id, letter, error)
+
+
+def _raw_body(message: Message) -> str:
+    body = message.body
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    return text[:RAW_LIMIT]
+
+
+def _kwargs_of(message: Message) -> dict[str, Any] | None:
+    """The call's kwargs when the body is a readable protocol-2 JSON body."""
+    if message.content_type != "application/json":
+        return None
+    try:
+        body = message.decode()
+    except Exception:  # noqa: BLE001 — any decode failure means "no kwargs to keep"
+        return None
+    if isinstance(body, list) and len(body) >= 2 and isinstance(body[1], dict):
+        return body[1]
+    return None
+
+
+def _public_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    keep = ("id", "task", "idempotency_key", "agent_task_id", "step_id", "origin")
+    return {k: headers[k] for k in keep if k in headers}
+
+
+class FleetConsumer(Consumer):
+    """Celery's consumer, keeping rejected messages as dead letters before dropping them."""
+
+    def on_unknown_task(self, body: Any, message: Message, exc: Exception) -> None:
+        name = str((message.headers or {}).get("task"))
+        close = difflib.get_close_matches(name, [n for n in self.app.tasks if "." in n], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        bury_message(message, NotFound(f"unknown tool {name!r}{hint}"))
+        super().on_unknown_task(body, message, exc)
+
+    def on_invalid_task(self, body: Any, message: Message, exc: Exception) -> None:
+        bury_message(message, BadParams(f"invalid message: {exc}"))
+        super().on_invalid_task(body, message, exc)
+
+    def on_unknown_message(self, body: Any, message: Message) -> None:
+        bury_message(message, BadParams("not a task message (no task header)"))
+        super().on_unknown_message(body, message)
+
+    def on_decode_error(self, message: Message, exc: Exception) -> None:
+        bury_message(message, Fatal(f"undecodable message: {exc}"))
+        super().on_decode_error(message, exc)

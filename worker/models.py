@@ -1,0 +1,94 @@
+"""The ledger's tables (SQLAlchemy 2.x declarative); Alembic migrations mirror them.
+
+- ``tool_runs``: one row per run, keyed by the Celery task id.
+- ``dead_letters``: what can never succeed, kept for inspection and replay.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    PARKED = "parked"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+
+
+class LetterState(enum.StrEnum):
+    DEAD = "dead"
+    REPLAYED = "replayed"
+    DISCARDED = "discarded"
+
+
+FINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.DEAD})
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB, datetime: DateTime(timezone=True)}
+
+
+class ToolRun(Base):
+    __tablename__ = "tool_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(128))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any] | None]
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[dict[str, Any] | None]
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    parks: Mapped[int] = mapped_column(Integer, server_default="0")
+    redeliveries: Mapped[int] = mapped_column(Integer, server_default="0")
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    duplicate_of: Mapped[str | None] = mapped_column(String(64))
+    agent_task_id: Mapped[str | None] = mapped_column(String(255))
+    step_id: Mapped[str | None] = mapped_column(String(255))
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        Index(
+            "tool_runs_idempotency_key_uq",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index("tool_runs_tool_created_idx", "tool", text("created_at DESC")),
+        Index("tool_runs_status_created_idx", "status", text("created_at DESC")),
+        Index("tool_runs_correlation_idx", "agent_task_id", "step_id"),
+    )
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    tool: Mapped[str | None] = mapped_column(String(128))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any] | None]
+    headers: Mapped[dict[str, Any] | None]
+    error: Mapped[dict[str, Any]]
+    traceback: Mapped[str | None] = mapped_column(Text)
+    raw_message: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), server_default=LetterState.DEAD.value)
+    dead_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    replayed_as: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("dead_letters_state_dead_at_idx", "state", text("dead_at DESC")),)

@@ -1,0 +1,254 @@
+"""The tool policy: the one base Task every tool runs under.
+
+One execution of a tool message, in order:
+
+1. ledger: mark the run ``running`` (a run found already final is answered
+   from the ledger; one found ``running`` was lost by a dead worker and is
+   counted as a redelivery, buried past ``FLEET_MAX_REDELIVERIES``);
+2. validate the params (keyword arguments only) — invalid: dead letter now;
+3. idempotency: another run holding the same key answers for this one
+   (finished: its outcome is copied; still going: this one parks);
+4. the governor admits the call or says how long to park;
+5. call the provider with the SDK client built from settings;
+6. classify: success is recorded; a ``Retryable`` error is retried with
+   exponential backoff + full jitter, never sooner than ``Retry-After``;
+   a ``Fatal`` error, or the last attempt, buries the run as a dead letter.
+
+Parking re-schedules the same task id with a countdown (it is not an
+attempt and never sleeps in a worker process). Countdowns are capped below
+the broker's visibility timeout; a longer wait (a Retry-After of an hour)
+travels in the ``fleet_not_before`` header and is served in several parks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from celery import Task
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
+
+from worker import ledger
+from worker.app import app
+from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, from_dict
+from worker.governor import get_governor
+from worker.ledger import Begun, LedgerUnavailable, RunRef
+from worker.retry import RetryPolicy
+from worker.settings import get_settings
+from worker.tool import ToolSpec
+
+logger = logging.getLogger(__name__)
+
+CORRELATION_HEADERS = ("idempotency_key", "agent_task_id", "step_id")
+NOT_BEFORE_HEADER = "fleet_not_before"
+DUPLICATE_PARK_SECONDS = 2.0
+
+
+@dataclass
+class CallContext:
+    """What a running tool may want to know about its own call."""
+
+    run_id: str
+    tool: str
+    attempt: int
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+
+_current: contextvars.ContextVar[CallContext] = contextvars.ContextVar("toolfleet_call")
+
+
+def current_call() -> CallContext:
+    """The call being executed (inside a tool function)."""
+    return _current.get()
+
+
+class ToolTask(Task):
+    """Base class of every tool task; ``spec`` is set per tool."""
+
+    spec: ToolSpec
+    acks_late = True
+    max_retries = None  # the policy counts attempts itself (parks are not attempts)
+    throws = (ToolError,)  # expected outcomes: logged without a traceback
+    typing = False  # arguments are checked by the policy, with a dead letter
+
+    def run(self, *args: Any, **params: Any) -> dict[str, Any]:
+        request = self.request
+        headers = _custom_headers(request)
+        ref = RunRef(
+            run_id=request.id,
+            tool=self.name,
+            queue=(request.delivery_info or {}).get("routing_key") or self.spec.queue,
+            worker=request.hostname,
+            params=params,
+            **{k: headers.get(k) for k in CORRELATION_HEADERS},
+        )
+        not_before = float(headers.get(NOT_BEFORE_HEADER) or 0)
+        if not_before > time.time():
+            self._park(ref, not_before - time.time(), headers)
+        try:
+            begun = ledger.begin(ref)
+        except LedgerUnavailable as exc:
+            # Without the ledger nothing can be recorded: wait, keep the message.
+            logger.warning("%s[%s] parked: %s", self.name, ref.run_id, exc)
+            self._park(ref, self._policy().countdown(request.retries + 1), headers, record=False)
+        return self._execute(ref, begun, args, params, headers)
+
+    # -- the steps --------------------------------------------------------------
+
+    def _execute(
+        self,
+        ref: RunRef,
+        begun: Begun,
+        args: tuple[Any, ...],
+        params: dict[str, Any],
+        headers: dict[str, Any],
+    ) -> dict[str, Any]:
+        if begun.already_final:
+            return _answer(begun.result, begun.error)
+        settings = get_settings()
+        if begun.redeliveries > settings.max_redeliveries:
+            self._bury(ref, Fatal(f"lost {begun.redeliveries} times with its worker"), headers)
+        if args:
+            self._bury(
+                ref,
+                BadParams("positional arguments are refused: pass params as kwargs"),
+                headers,
+                attempted=False,
+            )
+        try:
+            parsed = self.spec.params_model.model_validate(params)
+        except ValidationError as exc:
+            self._bury(ref, bad_params(exc), headers, attempted=False)
+        if begun.holder is not None:
+            if begun.holder.status in ("succeeded", "dead"):
+                ledger.copy_outcome(ref.run_id, begun.holder)
+                return _answer(begun.holder.result, begun.holder.error)
+            self._park(ref, DUPLICATE_PARK_SECONDS, headers)
+
+        scopes = self._scopes(parsed)
+        wait = get_governor().acquire(scopes)
+        if wait:
+            self._park(ref, wait, headers)
+
+        attempt = begun.attempts + 1
+        call = CallContext(run_id=ref.run_id, tool=self.name, attempt=attempt)
+        token = _current.set(call)
+        try:
+            client = self.spec.provider.client(settings, getattr(parsed, "credential", "default"))
+            result = self.spec.func(client, parsed)
+            error: ToolError | None = None
+        except ToolError as exc:
+            error, trace = exc, traceback.format_exc()
+        except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
+            error, trace = self.spec.provider.map_error(exc), traceback.format_exc()
+        finally:
+            _current.reset(token)
+        get_governor().learn(scopes, call.response_headers)
+        get_governor().report(self.spec.provider.name, ok=error is None or not error.retryable)
+
+        if error is None:
+            payload = _jsonable(result)
+            ledger.succeed(ref.run_id, payload)
+            return payload
+        self._fail(ref, error, attempt, headers, trace)
+
+    def _fail(
+        self, ref: RunRef, error: ToolError, attempt: int, headers: dict[str, Any], trace: str
+    ) -> NoReturn:
+        policy = self._policy()
+        if isinstance(error, Retryable) and attempt < policy.max_attempts:
+            countdown = policy.countdown(attempt, error.retry_after)
+            ledger.schedule_retry(ref.run_id, {**error.to_dict(), "attempt": attempt}, countdown)
+            self._reschedule(countdown, headers, error)
+        if isinstance(error, Retryable):
+            error.details["attempts"] = attempt
+        self._bury(ref, error, headers, trace=trace)
+
+    def _reschedule(
+        self, seconds: float, headers: dict[str, Any], exc: Exception | None
+    ) -> NoReturn:
+        """Re-publish this task id after ``seconds`` (in steps below the visibility timeout)."""
+        step = min(seconds, get_settings().park_max_seconds)
+        headers = dict(headers)
+        if seconds > step:
+            headers[NOT_BEFORE_HEADER] = time.time() + seconds
+        raise self.retry(countdown=step, exc=exc, headers=headers)
+
+    def _park(
+        self, ref: RunRef, seconds: float, headers: dict[str, Any], *, record: bool = True
+    ) -> NoReturn:
+        if record:
+            # The park itself is what matters; the row catches up next time.
+            with contextlib.suppress(LedgerUnavailable):
+                ledger.park(ref.run_id, seconds)
+        self._reschedule(seconds, headers, None)
+
+    def _bury(
+        self,
+        ref: RunRef,
+        error: ToolError,
+        headers: dict[str, Any],
+        *,
+        attempted: bool = True,
+        trace: str | None = None,
+    ) -> NoReturn:
+        ledger.bury(
+            ref,
+            error.to_dict(),
+            traceback=trace,
+            headers=_stored_headers(headers),
+            attempted=attempted,
+        )
+        raise error from None
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _policy(self) -> RetryPolicy:
+        return RetryPolicy.from_settings(get_settings(), max_attempts=self.spec.max_attempts)
+
+    def _scopes(self, parsed: Any) -> list[str]:
+        values = {"credential": "default", **parsed.model_dump()}
+        return [scope.format(**values) for scope in self.spec.scopes]
+
+
+def _custom_headers(request: Any) -> dict[str, Any]:
+    """Headers the caller added (Celery exposes them as request attributes too)."""
+    found = dict(getattr(request, "headers", None) or {})
+    for name in (*CORRELATION_HEADERS, NOT_BEFORE_HEADER):
+        value = getattr(request, name, None)
+        if value is not None:
+            found[name] = value
+    return {k: v for k, v in found.items() if k in (*CORRELATION_HEADERS, NOT_BEFORE_HEADER)}
+
+
+def _stored_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in headers.items() if k in CORRELATION_HEADERS and v is not None}
+
+
+def _jsonable(result: Any) -> dict[str, Any]:
+    value = to_jsonable_python(result, fallback=str)
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _answer(result: dict[str, Any] | None, error: dict[str, Any] | None) -> dict[str, Any]:
+    """Replay a recorded outcome: the stored result, or the stored error raised."""
+    if error is not None and result is None:
+        raise from_dict(error)
+    return result or {}
+
+
+def register_task(spec: ToolSpec) -> None:
+    """Create and register the Celery task for ``spec``."""
+    task_cls = type(
+        spec.name,
+        (ToolTask,),
+        {"name": spec.name, "spec": spec, "__module__": spec.func.__module__},
+    )
+    app.register_task(task_cls())

@@ -1,0 +1,27 @@
+"""The one place queues are declared: each queue and the tool-name prefixes routed to it.
+
+Everything else — Celery's routes, `fleet up`'s workers, docker compose,
+Kubernetes manifests, the catalog — derives from :data:`QUEUES`.
+"""
+
+from __future__ import annotations
+
+QUEUES: dict[str, tuple[str, ...]] = {
+    "github": ("github.",),
+    "slack": ("slack.",),
+    "jira": ("jira.",),
+    "http": ("http.", "webhook."),
+    # The fleet's own work (syncs, housekeeping). Names nobody claims land here
+    # too, so a worker consumes them and dead-letters them instead of leaving
+    # them unread in a queue no worker listens on.
+    "syncs": ("sync.", "fleet."),
+}
+DEFAULT_QUEUE = "syncs"
+
+
+def queue_for(task_name: str) -> str:
+    """The queue a task name routes to (by its prefix)."""
+    for queue, prefixes in QUEUES.items():
+        if task_name.startswith(prefixes):
+            return queue
+    return DEFAULT_QUEUE

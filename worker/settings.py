@@ -1,0 +1,125 @@
+"""Every knob of the fleet, read once from the environment (pydantic-settings).
+
+Fleet-wide settings use the ``FLEET_`` prefix; provider credentials keep the
+names their own tooling uses (``GITHUB_TOKEN``, ``SLACK_BOT_TOKEN``...).
+Secrets are ``SecretStr`` so they never print by accident, and
+:meth:`Settings.secret_values` lists them for the redactor.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Self
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet"
+
+
+def _env(name: str) -> AliasChoices:
+    """Read a field from an un-prefixed variable (provider conventions)."""
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """The fleet's configuration. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FLEET_", env_file=None, extra="ignore", populate_by_name=True
+    )
+
+    # --- infrastructure -------------------------------------------------
+    broker_url: str = DEFAULT_BROKER_URL
+    result_backend: str | None = Field(
+        default=None, description="Celery result backend; defaults to the broker URL."
+    )
+    result_expires_seconds: int = 86_400
+    database_url: str = DEFAULT_DATABASE_URL
+    visibility_timeout_seconds: int = Field(
+        default=3600,
+        description="Redis visibility timeout: an unacked message is redelivered after it.",
+    )
+    max_redeliveries: int = Field(
+        default=3, description="Executions lost to a dying worker before the run is dead."
+    )
+
+    # --- retry policy (one policy, overridable per tool) -----------------
+    retry_max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_cap_seconds: float = Field(default=600.0, gt=0)
+    park_max_seconds: float = Field(
+        default=300.0, gt=0, description="Longest single park/countdown before re-checking."
+    )
+
+    # --- workers ---------------------------------------------------------
+    worker_pool: str = "threads"
+    worker_concurrency: int = 16
+    flower_port: int = 5555
+    flower_address: str = "127.0.0.1"
+    flower_basic_auth: SecretStr | None = Field(
+        default=None, description="user:password; without it the API is open on loopback only."
+    )
+
+    # --- HTTP tools --------------------------------------------------------
+    http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    http_max_response_bytes: int = 262_144
+    http_timeout_seconds: float = 30.0
+    http_max_redirects: int = 5
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description='JSON object: {"name": "secret", ...}'
+    )
+
+    # --- providers ---------------------------------------------------------
+    github_token: SecretStr | None = Field(default=None, validation_alias=_env("GITHUB_TOKEN"))
+    github_api_url: str = Field(
+        default="https://api.github.com", validation_alias=_env("GITHUB_API_URL")
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("SLACK_BOT_TOKEN")
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=_env("SLACK_API_URL")
+    )
+    jira_base_url: str | None = Field(default=None, validation_alias=_env("JIRA_BASE_URL"))
+    jira_username: str | None = Field(default=None, validation_alias=_env("JIRA_USERNAME"))
+    jira_api_token: SecretStr | None = Field(default=None, validation_alias=_env("JIRA_API_TOKEN"))
+
+    @field_validator("http_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip().lower() for host in value.split(",") if host.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _countdowns_fit_visibility(self) -> Self:
+        # A countdown past the visibility timeout is delivered twice by Redis.
+        longest = max(self.retry_cap_seconds, self.park_max_seconds)
+        if longest >= self.visibility_timeout_seconds:
+            raise ValueError(
+                f"retry cap / park max ({longest:g}s) must be shorter than "
+                f"FLEET_VISIBILITY_TIMEOUT_SECONDS ({self.visibility_timeout_seconds}s)"
+            )
+        return self
+
+    @property
+    def effective_result_backend(self) -> str:
+        return self.result_backend or self.broker_url
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for redaction (longest first)."""
+        secrets = [self.github_token, self.slack_bot_token, self.jira_api_token]
+        secrets.extend(self.webhook_secrets.values())
+        if self.flower_basic_auth is not None:
+            secrets.append(self.flower_basic_auth)
+        values = {s.get_secret_value() for s in secrets if s is not None}
+        # Very short values would redact ordinary words; nobody uses them as secrets.
+        return sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once; tests start processes with their own env)."""
+    return Settings()

@@ -1,0 +1,76 @@
+"""Celery signal handlers: process lifecycle, log redaction, ``queued`` rows.
+
+Connected on import of :mod:`worker.app`, so they hold in every process that
+loads the app: workers, beat, Flower and agents' own publishers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+
+from worker import db, ledger
+from worker.ledger import RunRef
+from worker.queues import queue_for
+from worker.redact import install_log_redaction
+
+logger = logging.getLogger(__name__)
+
+
+@signals.worker_init.connect
+def refuse_unmigrated_database(**_: Any) -> None:
+    """A worker on an unmigrated ledger would fail every task: refuse to start instead."""
+    try:
+        db.require_migrated()
+    except db.DatabaseNotReady as exc:
+        logger.critical("%s", exc)
+        raise SystemExit(f"toolfleet: {exc}") from None
+    from worker.tool import catalog  # register every tool before consuming
+
+    catalog()
+
+
+@signals.worker_process_init.connect
+def fresh_engine_in_child(**_: Any) -> None:
+    db.dispose_after_fork()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def redact_logs(logger: logging.Logger, **_: Any) -> None:
+    install_log_redaction(logger)
+
+
+@signals.after_task_publish.connect
+def record_published(
+    sender: str | None = None,
+    headers: Any = None,
+    body: Any = None,
+    routing_key: str | None = None,
+    **_: Any,
+) -> None:
+    """Make a newly published tool call visible as ``queued`` (best effort).
+
+    Retries and parks re-publish the same id; only a first publish inserts.
+    A publisher without ledger access still publishes: the worker writes the
+    row when it starts the run.
+    """
+    headers = headers or {}
+    if not sender or "." not in sender or headers.get("retries"):
+        return
+    kwargs = body[1] if isinstance(body, list | tuple) and len(body) > 1 else None
+    try:
+        ledger.record_queued(
+            RunRef(
+                run_id=headers["id"],
+                tool=sender,
+                queue=routing_key or queue_for(sender),
+                params=kwargs if isinstance(kwargs, dict) else None,
+                agent_task_id=headers.get("agent_task_id"),
+                step_id=headers.get("step_id"),
+            )
+        )
+    except Exception as exc:  # noqa: BLE001 — publishing already succeeded; never fail it
+        logger.debug("queued row for %s not written: %s", headers.get("id"), exc)

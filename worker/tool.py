@@ -1,0 +1,159 @@
+"""Declaring tools: providers, the ``@provider.tool`` decorator and the catalog.
+
+A tool is a plain function ``fn(client, params) -> dict`` plus a pydantic
+params model (taken from the function's annotation). Declaring it once gives:
+
+- a Celery task of that name, on the queue its name routes to, running under
+  the one tool policy (:class:`worker.policy.ToolTask`);
+- a catalog entry: description, JSON schema, MCP-style annotations, scopes;
+  ``fleet tools`` prints it and exports it as MCP ``tools/list`` or OpenAI
+  function definitions.
+
+The provider object carries what every tool of a provider shares: how to
+build its SDK client from settings and how to map its SDK's exceptions
+into the taxonomy (one mapper per provider).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel
+
+from worker.errors import ToolError
+from worker.queues import queue_for
+from worker.settings import Settings
+
+ClientFactory = Callable[[Settings, str], Any]
+ErrorMapper = Callable[[Exception], ToolError]
+TOOLS_PACKAGE = "tasks"
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """Everything known about one tool; the catalog is a dict of these."""
+
+    name: str
+    provider: Provider
+    func: Callable[[Any, Any], Any]
+    params_model: type[BaseModel]
+    description: str
+    writes: bool
+    destructive: bool
+    idempotent: bool
+    scopes: tuple[str, ...]
+    max_attempts: int | None
+
+    @property
+    def queue(self) -> str:
+        return queue_for(self.name)
+
+    def params_schema(self) -> dict[str, Any]:
+        return self.params_model.model_json_schema()
+
+    def annotations(self) -> dict[str, bool]:
+        """MCP tool annotations."""
+        return {
+            "readOnlyHint": not self.writes,
+            "destructiveHint": self.destructive,
+            "idempotentHint": self.idempotent,
+            "openWorldHint": True,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "queue": self.queue,
+            "writes": self.writes,
+            "scopes": list(self.scopes),
+            "annotations": self.annotations(),
+            "params": self.params_schema(),
+        }
+
+    def as_mcp(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.params_schema(),
+            "annotations": self.annotations(),
+        }
+
+    def as_openai(self) -> dict[str, Any]:
+        # OpenAI function names allow [a-zA-Z0-9_-] only.
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name.replace(".", "__"),
+                "description": self.description,
+                "parameters": self.params_schema(),
+            },
+        }
+
+
+_CATALOG: dict[str, ToolSpec] = {}
+
+
+@dataclass
+class Provider:
+    """One integration: its client factory and its error mapper."""
+
+    name: str
+    client: ClientFactory
+    map_error: ErrorMapper
+    specs: list[ToolSpec] = field(default_factory=list)
+
+    def tool(
+        self,
+        name: str,
+        *,
+        writes: bool,
+        destructive: bool = False,
+        idempotent: bool | None = None,
+        scopes: tuple[str, ...] | list[str] = (),
+        max_attempts: int | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Declare ``fn(client, params)`` as the tool ``name``."""
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            spec = ToolSpec(
+                name=name,
+                provider=self,
+                func=func,
+                params_model=_params_model(func),
+                description=inspect.cleandoc(func.__doc__ or name),
+                writes=writes,
+                destructive=destructive,
+                idempotent=(not writes) if idempotent is None else idempotent,
+                scopes=tuple(scopes),
+                max_attempts=max_attempts,
+            )
+            if name in _CATALOG:
+                raise ValueError(f"tool {name!r} declared twice")
+            _CATALOG[name] = spec
+            self.specs.append(spec)
+            from worker.policy import register_task  # late: the policy imports the app
+
+            register_task(spec)
+            return func
+
+        return register
+
+
+def _params_model(func: Callable[..., Any]) -> type[BaseModel]:
+    hints = get_type_hints(func)
+    params = list(inspect.signature(func).parameters)
+    model = hints.get(params[-1]) if params else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{func.__qualname__}: the last parameter must be a pydantic model")
+    return model
+
+
+def catalog() -> Mapping[str, ToolSpec]:
+    """Every declared tool, by name (imports the tool modules on first use)."""
+    importlib.import_module(TOOLS_PACKAGE)
+    return _CATALOG
