@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from worker.errors import BadParams, ToolError, Unavailable, status_error
 from worker.policy import current_call
@@ -67,7 +67,13 @@ class HttpRequest(BaseModel):
         default=None, gt=0, le=120, description="Seconds; defaults to FLEET_HTTP_TIMEOUT_SECONDS."
     )
 
-    model_config = {"populate_by_name": True, "extra": "forbid"}
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"method": "GET", "url": "https://api.example.com/status"}]
+        },
+    )
 
     @model_validator(mode="after")
     def _one_body(self) -> HttpRequest:
@@ -87,7 +93,12 @@ class WebhookSend(BaseModel):
     event: str | None = Field(default=None, max_length=128, description="X-Webhook-Event value.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"url": "https://hooks.example.com/in", "payload": {"event": "done"}}]
+        },
+    )
 
 
 @provider.tool("http.request", writes=True, idempotent=False, scopes=["http"])

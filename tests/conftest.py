@@ -54,8 +54,9 @@ def redis_clean() -> None:
 
 
 @pytest.fixture(scope="session")
-def fleet_worker(ledger_db: str, redis_clean: None, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[WorkerProcess]:
+def fleet_worker(
+    ledger_db: str, redis_clean: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
     """One real worker process consuming every queue, for the whole session."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     worker = WorkerProcess(log, env={}, queues="github,slack,jira,http,syncs")

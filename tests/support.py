@@ -63,8 +63,13 @@ class ScriptedServer:
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                seen = Seen(self.command, self.path, dict(self.headers.items()),
-                            self.rfile.read(length), time.time())
+                seen = Seen(
+                    self.command,
+                    self.path,
+                    dict(self.headers.items()),
+                    self.rfile.read(length),
+                    time.time(),
+                )
                 reply = server._next(seen)
                 if reply.delay:
                     time.sleep(reply.delay)
@@ -116,8 +121,12 @@ class ScriptedServer:
         self.httpd.server_close()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1,
-             what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> Any:
     """Poll until ``predicate()`` is truthy; returns its value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -131,21 +140,47 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 class WorkerProcess:
     """A real `fleet worker` process with its own environment and log file."""
 
-    def __init__(self, log_path: Path, env: dict[str, str], queues: str = "http,syncs",
-                 name: str = "test", concurrency: int = 8, pool: str = "threads") -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        env: dict[str, str],
+        queues: str = "http,syncs",
+        name: str = "test",
+        concurrency: int = 8,
+        pool: str = "threads",
+    ) -> None:
         self.log_path = log_path
         self.log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "worker", "-Q", queues, "-n", f"{name}@%h",
-             "-c", str(concurrency), "-P", pool, "-l", "DEBUG"],
-            cwd=REPO, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "worker.cli",
+                "worker",
+                "-Q",
+                queues,
+                "-n",
+                f"{name}@%h",
+                "-c",
+                str(concurrency),
+                "-P",
+                pool,
+                "-l",
+                "DEBUG",
+            ],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         def ready() -> bool:
             if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.text()[-3000:]}")
+                raise AssertionError(
+                    f"worker exited {self.proc.returncode}:\n{self.text()[-3000:]}"
+                )
             return " ready." in self.text()
 
         wait_for(ready, timeout, what="worker ready")

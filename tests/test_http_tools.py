@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import time
 
 import pytest
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.usefixtures("fleet_worker")
 def test_request_by_name_records_a_succeeded_run_with_its_result(client, server):
     url = server.route("/hello", Reply(200, {"greeting": "hi"}, {"X-Request-Id": "r-1"}))
 
-    call = client.call("http.request", {"url": url, "query": {"q": "x"}}, agent_task_id="agent-7",
-                       step_id="s1")
+    call = client.call(
+        "http.request", {"url": url, "query": {"q": "x"}}, agent_task_id="agent-7", step_id="s1"
+    )
     result = call.get(timeout=20)
 
     assert result["status"] == 200
@@ -60,7 +62,7 @@ def test_always_500_is_a_dead_letter_after_max_attempts_with_backoff(client, ser
     seen = server.requests_to("/down")
     assert len(seen) == 5
     # Full jitter: the gap after attempt n lies in [0, min(cap, base * 2**(n-1))] + latency.
-    gaps = [b.at - a.at for a, b in zip(seen, seen[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(seen)]
     envelopes = [min(2.0, 0.2 * 2**n) for n in range(4)]
     assert all(gap <= env + 1.0 for gap, env in zip(gaps, envelopes, strict=True)), gaps
     [letter] = letters_of(call.id)

@@ -43,7 +43,16 @@ def create_app() -> Celery:
         # The transport subclass keeps raw garbage pushed onto a queue as a dead
         # letter instead of letting it crash the worker (see worker.transport).
         broker_transport="worker.transport:Transport",
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            # kombu sweeps for messages of dead workers every interval x throttle
+            # seconds (100 s by default); sweep on every tick, a tenth of the
+            # visibility timeout apart, so recovery time follows the setting.
+            "unacked_restore_interval": min(
+                60.0, max(1.0, settings.visibility_timeout_seconds / 10)
+            ),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         result_backend=settings.effective_result_backend,
         result_backend_transport_options={

@@ -167,11 +167,15 @@ def up(no_flower: bool, no_beat: bool, concurrency: int | None) -> None:
     show_default=True,
     help="Shape of the --json export.",
 )
-def tools(as_json: bool, fmt: str) -> None:
+@click.option("--markdown", is_flag=True, help="The README's tool table.")
+def tools(as_json: bool, fmt: str, markdown: bool) -> None:
     """List the tools agents can call."""
-    from worker.tool import catalog
+    from worker.tool import catalog, markdown_table
 
     specs = sorted(catalog().values(), key=lambda s: s.name)
+    if markdown:
+        click.echo(markdown_table(specs))
+        return
     if as_json:
         if fmt == "mcp":
             _echo_json({"tools": [s.as_mcp() for s in specs]})

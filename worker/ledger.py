@@ -169,19 +169,21 @@ def _update_run(conn: Connection, run_id: str, **values: Any) -> None:
     conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(updated_at=_now(), **values))
 
 
-def succeed(run_id: str, result: dict[str, Any], *, attempted: bool = True, **extra: Any) -> None:
+def succeed(run_id: str, result: dict[str, Any], *, attempted: bool = True) -> dict[str, Any]:
+    """Record the result; returns it as stored (redacted), which is what callers get."""
+    stored = redact_json(result)
     with _transaction() as conn:
         _update_run(
             conn,
             run_id,
             status=RunStatus.SUCCEEDED,
-            result=redact_json(result),
+            result=stored,
             error=None,
             attempts=RUNS.c.attempts + int(attempted),
             finished_at=_now(),
             next_attempt_at=None,
-            **extra,
         )
+    return stored
 
 
 def schedule_retry(run_id: str, error: dict[str, Any], countdown: float) -> None:

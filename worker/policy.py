@@ -154,9 +154,7 @@ class ToolTask(Task):
         get_governor().report(self.spec.provider.name, ok=error is None or not error.retryable)
 
         if error is None:
-            payload = _jsonable(result)
-            ledger.succeed(ref.run_id, payload)
-            return payload
+            return ledger.succeed(ref.run_id, _jsonable(result))
         self._fail(ref, error, attempt, headers, trace)
 
     def _fail(

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from worker.errors import Forbidden, Unavailable
+from worker.errors import Forbidden, NotFound, Unavailable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -49,8 +49,8 @@ def forbidden_reason(ip: IPAddress) -> str | None:
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
         ("CGNAT", ip in CGNAT),
-        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
         ("not globally routable", not ip.is_global),
     )
     for label, hit in checks:
@@ -64,7 +64,9 @@ def resolve_checked(host: str, port: int) -> IPAddress:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise Unavailable(f"cannot resolve {host!r}: {exc.strerror}") from None
+        # A temporary DNS failure is worth retrying; a name that does not exist is not.
+        error = Unavailable if exc.errno == socket.EAI_AGAIN else NotFound
+        raise error(f"cannot resolve {host!r}: {exc.strerror}", {"host": host}) from None
     addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
     for ip in addresses:
         reason = forbidden_reason(ip)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -54,6 +55,11 @@ class ToolSpec:
 
     def params_schema(self) -> dict[str, Any]:
         return self.params_model.model_json_schema()
+
+    def example(self) -> dict[str, Any]:
+        """The first example of the params model (every tool declares one)."""
+        examples = self.params_schema().get("examples") or [{}]
+        return examples[0]
 
     def annotations(self) -> dict[str, bool]:
         """MCP tool annotations."""
@@ -151,6 +157,17 @@ def _params_model(func: Callable[..., Any]) -> type[BaseModel]:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise TypeError(f"{func.__qualname__}: the last parameter must be a pydantic model")
     return model
+
+
+def markdown_table(specs: list[ToolSpec]) -> str:
+    """The README's tool list, generated from the catalog."""
+    lines = ["| tool | queue | access | what it does | example params |", "|---|---|---|---|---|"]
+    for spec in specs:
+        access = "write" if spec.writes else "read"
+        summary = spec.description.splitlines()[0]
+        example = json.dumps(spec.example(), separators=(", ", ": "))
+        lines.append(f"| `{spec.name}` | {spec.queue} | {access} | {summary} | `{example}` |")
+    return "\n".join(lines)
 
 
 def catalog() -> Mapping[str, ToolSpec]:

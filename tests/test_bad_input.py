@@ -1,0 +1,168 @@
+"""Bad input gets a clear error and loses nothing: the client, the worker, the queue."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import pytest
+import redis
+from celery import Celery
+
+from tests.conftest import TEST_ENV
+from tests.support import Reply, letters_of, wait_final, wait_for
+from worker import ledger
+from worker.client import UnknownTool
+from worker.errors import BadParams
+
+pytestmark = pytest.mark.usefixtures("fleet_worker")
+
+
+@pytest.fixture
+def broker() -> redis.Redis:
+    return redis.Redis.from_url(TEST_ENV["FLEET_BROKER_URL"])
+
+
+def _run_count() -> int:
+    return len(ledger.list_runs(limit=100_000))
+
+
+@pytest.mark.parametrize(
+    ("params", "complaint"),
+    [
+        ({"method": "GET"}, "url: Field required"),
+        ({"url": "http://localhost/x", "method": "FETCH"}, "method: Input should be 'GET'"),
+        ({"url": "http://localhost/x", "json": {}, "body": "x"}, "either json or body"),
+        ({"url": "http://localhost/x", "verbose": True}, "verbose: Extra inputs"),
+    ],
+)
+def test_client_rejects_invalid_params_before_sending(client, broker, params, complaint):
+    queued_before, runs_before = broker.llen("http"), _run_count()
+
+    with pytest.raises(BadParams, match=complaint) as caught:
+        client.call("http.request", params)
+
+    assert caught.value.message.startswith("http.request: ")
+    assert broker.llen("http") == queued_before
+    assert _run_count() == runs_before
+
+
+def test_client_rejects_unknown_tool_names_with_suggestions(client, broker):
+    queued = {q: broker.llen(q) for q in ("http", "syncs")}
+
+    with pytest.raises(UnknownTool, match=r"unknown tool 'http.reqest'; did you mean http.request"):
+        client.call("http.reqest", {"url": "http://localhost/"})
+
+    assert {q: broker.llen(q) for q in queued} == queued
+
+
+def test_worker_validates_raw_send_task_and_dead_letters_bad_params(client, server):
+    url = server.route("/never", Reply(200))
+
+    result = client.app.send_task("http.request", kwargs={"url": url, "method": "FETCH"})
+
+    with pytest.raises(BadParams, match="method: Input should be"):
+        result.get(timeout=20)
+    row = wait_final(result.id)
+    assert (row["status"], row["attempts"]) == ("dead", 0)
+    [letter] = letters_of(result.id)
+    assert letter["error"]["type"] == "BadParams"
+    assert letter["params"] == {"url": url, "method": "FETCH"}
+    assert server.requests_to("/never") == []
+
+
+def test_positional_arguments_are_refused(client, server):
+    url = server.route("/positional", Reply(200))
+
+    result = client.app.send_task("http.request", args=["GET", url])
+
+    with pytest.raises(BadParams, match="positional arguments are refused"):
+        result.get(timeout=20)
+    assert server.requests_to("/positional") == []
+
+
+def test_unknown_task_name_sent_raw_is_a_dead_letter_with_suggestions(client):
+    result = client.app.send_task("http.reqest", kwargs={"url": "http://localhost/"})
+
+    row = wait_final(result.id)
+    assert row["status"] == "dead"
+    assert "unknown tool 'http.reqest'; did you mean http.request?" in row["error"]["message"]
+    [letter] = letters_of(result.id)
+    assert letter["params"] == {"url": "http://localhost/"}
+    assert letter["queue"] == "http"
+
+
+def _worker_still_serves(client, server) -> None:
+    url = server.route("/alive", Reply(200, {"alive": True}))
+    assert client.call("http.request", {"url": url}, wait=True, timeout=20)["body"] == {
+        "alive": True
+    }
+
+
+def _letter_with_raw(fragment: str) -> dict:
+    return wait_for(
+        lambda: next(
+            (x for x in ledger.list_letters(limit=50) if fragment in (x["raw_message"] or "")),
+            None,
+        ),
+        what=f"a dead letter holding {fragment!r}",
+    )
+
+
+@pytest.mark.parametrize("garbage", ["not json {", '{"valid": "json", "but": "no envelope"}'])
+def test_garbage_on_a_queue_is_kept_as_a_dead_letter_and_the_worker_lives(
+    client, server, broker, fleet_worker, garbage
+):
+    marker = uuid.uuid4().hex
+    item = garbage.replace("json", f"json-{marker}")
+
+    broker.lpush("http", item)
+
+    letter = _letter_with_raw(marker)
+    assert letter["raw_message"] == item
+    assert letter["error"]["type"] == "BadParams"
+    assert "unreadable message" in letter["error"]["message"]
+    assert fleet_worker.alive()
+    _worker_still_serves(client, server)
+
+
+def _captured_envelope(broker: redis.Redis, url: str = "http://localhost/") -> dict:
+    """A genuine Celery envelope, published to a queue no worker reads."""
+    sender = Celery(broker=TEST_ENV["FLEET_BROKER_URL"])
+    sender.send_task("http.request", kwargs={"url": url}, queue="capture")
+    raw = broker.rpop("capture")
+    assert raw is not None
+    return json.loads(raw)
+
+
+def test_envelope_whose_body_is_not_json_is_kept_and_the_worker_lives(
+    client, server, broker, fleet_worker
+):
+    envelope = _captured_envelope(broker)
+    run_id = envelope["headers"]["id"]
+    envelope["body"] = base64.b64encode(b"this is not json").decode()
+
+    broker.lpush("http", json.dumps(envelope))
+
+    row = wait_final(run_id)
+    assert row["status"] == "dead"
+    [letter] = letters_of(run_id)
+    assert "this is not json" in letter["raw_message"]
+    assert fleet_worker.alive()
+    _worker_still_serves(client, server)
+
+
+def test_pickle_message_is_refused_kept_and_never_executed(client, server, broker, fleet_worker):
+    url = server.route("/pickled", Reply(200))
+    envelope = _captured_envelope(broker, url)
+    run_id = envelope["headers"]["id"]
+    envelope["content-type"] = "application/x-python-serialize"
+
+    broker.lpush("http", json.dumps(envelope))
+
+    row = wait_final(run_id)
+    assert row["status"] == "dead"
+    assert "ContentDisallowed" in row["error"]["message"] or "pickle" in row["error"]["message"]
+    assert server.requests_to("/pickled") == []
+    assert fleet_worker.alive()
