@@ -14,5 +14,8 @@ from worker.settings import Settings
 
 def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Celery's ``beat_schedule`` for these settings."""
-    schedule: dict[str, dict[str, Any]] = {}
+    schedule: dict[str, dict[str, Any]] = {
+        # Ledger writes kept in Redis during a Postgres outage are applied here.
+        "drain-ledger-outbox": {"task": "fleet.drain_outbox", "schedule": 30.0},
+    }
     return schedule

@@ -78,7 +78,7 @@ def create_app() -> Celery:
         worker_hijack_root_logger=True,
         worker_redirect_stdouts_level="INFO",
         beat_schedule=_beat_schedule(),
-        include=["tasks"],
+        include=["tasks", "worker.housekeeping"],
     )
     return celery_app
 

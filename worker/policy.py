@@ -35,7 +35,7 @@ from celery import Task
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from worker import ledger
+from worker import ledger, outbox
 from worker.app import app
 from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, from_dict
 from worker.governor import get_governor
@@ -128,7 +128,7 @@ class ToolTask(Task):
             self._bury(ref, bad_params(exc), headers, attempted=False)
         if begun.holder is not None:
             if begun.holder.status in ("succeeded", "dead"):
-                ledger.copy_outcome(ref.run_id, begun.holder)
+                outbox.write("copy_outcome", run_id=ref.run_id, holder=begun.holder)
                 return _answer(begun.holder.result, begun.holder.error)
             self._park(ref, DUPLICATE_PARK_SECONDS, headers)
 
@@ -154,7 +154,7 @@ class ToolTask(Task):
         get_governor().report(self.spec.provider.name, ok=error is None or not error.retryable)
 
         if error is None:
-            return ledger.succeed(ref.run_id, _jsonable(result))
+            return outbox.write("succeed", run_id=ref.run_id, result=_jsonable(result))
         self._fail(ref, error, attempt, headers, trace)
 
     def _fail(
@@ -163,7 +163,12 @@ class ToolTask(Task):
         policy = self._policy()
         if isinstance(error, Retryable) and attempt < policy.max_attempts:
             countdown = policy.countdown(attempt, error.retry_after)
-            ledger.schedule_retry(ref.run_id, {**error.to_dict(), "attempt": attempt}, countdown)
+            outbox.write(
+                "schedule_retry",
+                run_id=ref.run_id,
+                error={**error.to_dict(), "attempt": attempt},
+                countdown=countdown,
+            )
             self._reschedule(countdown, headers, error)
         if isinstance(error, Retryable):
             error.details["attempts"] = attempt
@@ -197,9 +202,10 @@ class ToolTask(Task):
         attempted: bool = True,
         trace: str | None = None,
     ) -> NoReturn:
-        ledger.bury(
-            ref,
-            error.to_dict(),
+        outbox.write(
+            "bury",
+            ref=ref,
+            error=error.to_dict(),
             traceback=trace,
             headers=_stored_headers(headers),
             attempted=attempted,

@@ -74,3 +74,14 @@ def record_published(
         )
     except Exception as exc:  # noqa: BLE001 — publishing already succeeded; never fail it
         logger.debug("queued row for %s not written: %s", headers.get("id"), exc)
+
+
+@signals.worker_ready.connect
+def drain_outbox_on_start(**_: Any) -> None:
+    """Writes kept while Postgres was down are applied as soon as a worker starts."""
+    from worker import outbox
+
+    try:
+        outbox.drain()
+    except Exception:  # the worker must start anyway; beat's drain will retry
+        logger.exception("could not drain the ledger outbox")
