@@ -53,7 +53,7 @@ def test_a_run_waits_for_the_ledger_without_calling_the_provider(outage, server)
 
 @pytest.mark.slow
 def test_a_finished_call_is_kept_in_the_outbox_and_recorded_when_postgres_returns(outage, server):
-    proxy, client, worker = outage
+    proxy, client, _ = outage
     url = server.route("/slow-write", Reply(201, {"created": 7}, delay=1.0))
     outbox = redis.Redis.from_url(BROKER)
 
