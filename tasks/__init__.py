@@ -1,3 +1,3 @@
 """The tools, one module per provider. Importing this package registers them all."""
 
-from tasks import http  # noqa: F401  (registration by import)
+from tasks import diagnostics, http  # noqa: F401  (registration by import)

@@ -70,7 +70,6 @@ def create_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
-        task_track_started=True,
         task_send_sent_event=True,
         worker_send_task_events=True,
         worker_prefetch_multiplier=1,

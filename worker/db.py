@@ -43,7 +43,9 @@ def engine() -> Engine:
                 settings.database_url,
                 pool_size=max(2, min(settings.worker_concurrency, 10)),
                 max_overflow=settings.worker_concurrency,
-                pool_pre_ping=True,
+                # No pre-ping (a round trip per checkout): a connection found dead
+                # fails its statement, is dropped from the pool, and the policy
+                # parks or keeps the write in the outbox.
                 pool_recycle=1800,
                 connect_args={"connect_timeout": 5},
             )

@@ -18,7 +18,14 @@ MASK = "***"
 def _secrets() -> list[str]:
     from worker.settings import get_settings  # late: settings import is cheap but cyclic
 
-    return get_settings().secret_values()
+    settings = get_settings()
+    cached = _cache.get(id(settings))
+    if cached is None:  # settings are read once per process: so are their secrets
+        cached = _cache[id(settings)] = settings.secret_values()
+    return cached
+
+
+_cache: dict[int, list[str]] = {}
 
 
 def redact(text: str) -> str:

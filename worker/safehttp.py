@@ -7,10 +7,15 @@ For every hop (the first request and each redirect):
   private, link-local (169.254.169.254), CGNAT, multicast, unspecified,
   reserved, or an IPv4-mapped / NAT64 / 6to4 form of one, the call is refused
   before any connection is opened;
-- the connection goes to the address that was checked (the URL is pinned to
-  it; ``Host`` and TLS SNI keep the name), so a second DNS answer cannot
-  swap in another address;
-- redirects are followed here, one hop at a time, each re-checked.
+- the check lives in the transport's connect step (a guarded httpcore
+  network backend), so the socket goes to exactly the address that was
+  checked — a second DNS answer cannot swap in another — while the URL keeps
+  its name for ``Host``, TLS SNI and certificate checks;
+- redirects are followed here, one hop at a time; a hop to a new host opens
+  a new, checked connection.
+
+Connections are pooled per process (keep-alive), keyed by host name: a
+pooled connection was checked when it was opened.
 
 Hosts listed in ``FLEET_HTTP_ALLOWED_HOSTS`` skip the address check (tests
 and the demo use it for local servers). Proxies from the environment are
@@ -19,11 +24,16 @@ ignored: a proxy would connect to whatever it likes.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
 from worker.errors import Forbidden, NotFound, Unavailable
@@ -75,6 +85,57 @@ def resolve_checked(host: str, port: int) -> IPAddress:
     return addresses[0]
 
 
+class GuardedBackend(httpcore.SyncBackend):
+    """Opens TCP connections only to addresses :func:`forbidden_reason` allows."""
+
+    def __init__(self, allowed_hosts: frozenset[str]) -> None:
+        self.allowed_hosts = allowed_hosts
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        if host.lower().rstrip(".") not in self.allowed_hosts:
+            host = str(resolve_checked(host, port))
+        return super().connect_tcp(host, port, timeout, local_address, socket_options)
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport with the guarded backend underneath its connection pool."""
+
+    def __init__(self, allowed_hosts: frozenset[str]) -> None:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        super().__init__(verify=_tls_context(), limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=_tls_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(allowed_hosts),
+        )
+
+
+_clients: dict[frozenset[str], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(allowed_hosts: frozenset[str]) -> httpx.Client:
+    """The process's pooled client for one allow-list (thread-safe, created once)."""
+    with _clients_lock:
+        client = _clients.get(allowed_hosts)
+        if client is None:
+            client = _clients[allowed_hosts] = httpx.Client(
+                transport=GuardedTransport(allowed_hosts),
+                follow_redirects=False,
+                trust_env=False,  # a proxy would connect wherever it likes
+            )
+        return client
+
+
 @dataclass(frozen=True)
 class Fetched:
     """A response read up to the size limit."""
@@ -88,7 +149,7 @@ class Fetched:
 
 
 class SafeHttp:
-    """One guarded request at a time; build one per call."""
+    """Guarded requests with one call's limits; cheap to build per call."""
 
     def __init__(
         self,
@@ -98,7 +159,7 @@ class SafeHttp:
         max_redirects: int = 5,
         max_bytes: int = 262_144,
     ) -> None:
-        self.allowed_hosts = {h.lower().rstrip(".") for h in allowed_hosts}
+        self.allowed_hosts = frozenset(h.lower().rstrip(".") for h in allowed_hosts)
         self.timeout = timeout
         self.max_redirects = max_redirects
         self.max_bytes = max_bytes
@@ -114,19 +175,19 @@ class SafeHttp:
     ) -> Fetched:
         target = httpx.URL(url, params=params) if params else httpx.URL(url)
         headers = dict(headers or {})
-        with httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False) as client:
-            for _hop in range(self.max_redirects + 1):
-                fetched = self._send(client, method, target, headers, content)
-                location = fetched.headers.get("location")
-                if fetched.status not in REDIRECT_STATUSES or not location:
-                    return fetched
-                next_target = target.join(location)
-                if fetched.status == 303 or (fetched.status in (301, 302) and method == "POST"):
-                    method, content = "GET", None
-                if next_target.host != target.host:
-                    # Credentials meant for one origin never follow a redirect to another.
-                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-                target = next_target
+        client = _client(self.allowed_hosts)
+        for _hop in range(self.max_redirects + 1):
+            fetched = self._send(client, method, target, headers, content)
+            location = fetched.headers.get("location")
+            if fetched.status not in REDIRECT_STATUSES or not location:
+                return fetched
+            next_target = target.join(location)
+            if fetched.status == 303 or (fetched.status in (301, 302) and method == "POST"):
+                method, content = "GET", None
+            if next_target.host != target.host:
+                # Credentials meant for one origin never follow a redirect to another.
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            target = next_target
         raise Unavailable(f"more than {self.max_redirects} redirects", {"url": str(target)})
 
     def _send(
@@ -141,17 +202,8 @@ class SafeHttp:
             raise Forbidden(f"only http and https URLs are allowed, not {target.scheme!r}")
         if not target.host:
             raise Forbidden(f"URL has no host: {target}")
-        pinned, extensions = target, {}
-        if target.host.lower().rstrip(".") not in self.allowed_hosts:
-            ip = resolve_checked(
-                target.host, target.port or (443 if target.scheme == "https" else 80)
-            )
-            pinned = target.copy_with(host=str(ip))
-            headers = {**headers, "Host": _host_header(target)}
-            if target.scheme == "https":
-                extensions = {"sni_hostname": target.host}
         request = client.build_request(
-            method, pinned, headers=headers, content=content, extensions=extensions
+            method, target, headers=headers, content=content, timeout=self.timeout
         )
         try:
             response = client.send(request, stream=True)
@@ -187,6 +239,7 @@ class SafeHttp:
         return b"".join(chunks), False
 
 
-def _host_header(url: httpx.URL) -> str:
-    host = f"[{url.host}]" if ":" in url.host else url.host
-    return f"{host}:{url.port}" if url.port else host
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: building one loads the CA bundle (~35 ms)."""
+    return httpx.create_ssl_context()

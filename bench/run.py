@@ -1,0 +1,282 @@
+"""toolfleet benchmarks, each a ratio measured in this one run.
+
+    .venv/bin/python -m bench.run            # prints a table of ratios
+
+1. no-op throughput: `fleet.echo` through the full policy and ledger vs a bare
+   Celery no-op task, same broker, same pool and concurrency, task events on
+   for both (Flower needs them), same machine. Each worker drains a queue
+   filled beforehand, so the publisher does not compete for the two cores.
+2. I/O-bound: `http.request` against a local server answering in 100 ms, a
+   threads worker at concurrency C: achieved rate vs the C / latency ceiling,
+   and vs a bare Celery task making the same httpx call. The server runs on
+   the same two cores, so both are partly CPU-bound here.
+3. enqueue-by-name latency: FleetClient.call (catalog lookup + pydantic
+   validation + publish) vs bare `send_task`, p50 and p99.
+
+It uses its own Redis db (11) and ledger database (toolfleet_bench).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BROKER = "redis://127.0.0.1:6379/11"
+DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet_bench"
+os.environ.update(
+    FLEET_BROKER_URL=BROKER,
+    FLEET_DATABASE_URL=DATABASE,
+    FLEET_HTTP_ALLOWED_HOSTS="localhost",
+)
+
+import redis  # noqa: E402
+
+from tests.support import REPO, Reply, ScriptedServer  # noqa: E402
+
+NOOP_TASKS = 2000
+IO_TASKS = 600
+IO_LATENCY = 0.1
+CONCURRENCY = 8
+IO_CONCURRENCY = 20
+ENQUEUES = 1000
+
+
+def _start(argv: list[str], log: Path, node: str) -> subprocess.Popen[bytes]:
+    from worker.app import app
+
+    argv = [*argv, "-n", node, "-l", "WARNING"]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not app.control.ping(destination=[node], timeout=0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"worker did not start:\n{log.read_text()[-2000:]}")
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(30)
+
+
+def _drain_rate(app, node: str, queue: str, send, count: int) -> float:
+    """Tasks per second a warm worker drains from a pre-filled queue.
+
+    The queue is filled while the worker's consumer is cancelled, so the
+    publisher's own cost (measured separately) does not compete with the
+    worker for the machine's two cores.
+    """
+    for result in [send() for _ in range(50)]:  # warm-up
+        result.get(timeout=60)
+    app.control.cancel_consumer(queue, destination=[node], reply=True)
+    results = [send() for _ in range(count)]
+    start = time.perf_counter()
+    app.control.add_consumer(queue, destination=[node], reply=True)
+    for result in results:
+        result.get(timeout=300)
+    return count / (time.perf_counter() - start)
+
+
+def fleet_worker(queues: str, concurrency: int, log: Path) -> subprocess.Popen[bytes]:
+    return _start(
+        [
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-P",
+            "threads",
+        ],
+        log,
+        f"bench-{queues}@bench",
+    )
+
+
+def bench_noop(tmp: Path) -> tuple[float, float]:
+    from bench.bare_app import app as bare
+    from worker.client import FleetClient
+
+    client = FleetClient()
+    ours = fleet_worker("syncs", CONCURRENCY, tmp / "ours.log")
+    try:
+        ours_rate = _drain_rate(
+            client.app,
+            "bench-syncs@bench",
+            "syncs",
+            lambda: client.call("fleet.echo", {"message": "x"}).async_result,
+            NOOP_TASKS,
+        )
+    finally:
+        _stop(ours)
+    theirs = _start(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.bare_app",
+            "worker",
+            "-Q",
+            "bare",
+            "-c",
+            str(CONCURRENCY),
+            "-P",
+            "threads",
+            "-E",
+        ],
+        tmp / "bare.log",
+        "bare@bench",
+    )
+    try:
+        bare_rate = _drain_rate(
+            bare,
+            "bare@bench",
+            "bare",
+            lambda: bare.send_task("bare.noop", kwargs={"message": "x"}),
+            NOOP_TASKS,
+        )
+    finally:
+        _stop(theirs)
+    return ours_rate, bare_rate
+
+
+def bench_io(tmp: Path) -> tuple[float, float]:
+    from bench.bare_app import app as bare
+    from worker.client import FleetClient
+
+    server = ScriptedServer()
+    url = server.route("/slow", Reply(200, {"ok": True}, delay=IO_LATENCY))
+    client = FleetClient()
+    try:
+        worker = fleet_worker("http", IO_CONCURRENCY, tmp / "io.log")
+        try:
+            ours = _drain_rate(
+                client.app,
+                "bench-http@bench",
+                "http",
+                lambda: client.call("http.request", {"url": url}).async_result,
+                IO_TASKS,
+            )
+        finally:
+            _stop(worker)
+        worker = _start(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bench.bare_app",
+                "worker",
+                "-Q",
+                "bare",
+                "-c",
+                str(IO_CONCURRENCY),
+                "-P",
+                "threads",
+                "-E",
+            ],
+            tmp / "bare-io.log",
+            "bare-io@bench",
+        )
+        try:
+            theirs = _drain_rate(
+                bare,
+                "bare-io@bench",
+                "bare",
+                lambda: bare.send_task("bare.get", kwargs={"url": url}),
+                IO_TASKS,
+            )
+        finally:
+            _stop(worker)
+    finally:
+        server.close()
+    return ours, theirs
+
+
+def bench_enqueue() -> tuple[list[float], list[float]]:
+    from bench.bare_app import app as bare
+    from worker.client import FleetClient
+
+    client = FleetClient()
+    params = {"method": "POST", "url": "https://api.example.com/x", "json": {"a": 1}}
+
+    def timed(call) -> list[float]:
+        for _ in range(50):
+            call()
+        samples = []
+        for _ in range(ENQUEUES):
+            start = time.perf_counter()
+            call()
+            samples.append((time.perf_counter() - start) * 1000)
+        return samples
+
+    ours = timed(lambda: client.call("http.request", params))
+    theirs = timed(lambda: bare.send_task("http.request", kwargs=params, queue="bench-sink"))
+    return ours, theirs
+
+
+def _p(samples: list[float], q: float) -> float:
+    return statistics.quantiles(samples, n=100)[int(q) - 1]
+
+
+def main() -> None:
+    from worker.db import migrate
+
+    redis.Redis.from_url(BROKER).flushdb()
+    migrate()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        ours, bare = bench_noop(tmp)
+        io_rate, io_bare = bench_io(tmp)
+    redis.Redis.from_url(BROKER).flushdb()
+    enqueue_ours, enqueue_bare = bench_enqueue()
+    redis.Redis.from_url(BROKER).flushdb()
+    ceiling = IO_CONCURRENCY / IO_LATENCY
+    rows = [
+        (
+            "no-op throughput, policy+ledger vs bare Celery (threads c=8)",
+            f"{ours:.0f}/s vs {bare:.0f}/s",
+            f"{ours / bare:.2f}",
+        ),
+        (
+            f"I/O-bound http.request, {IO_LATENCY * 1000:.0f} ms provider, c={IO_CONCURRENCY}",
+            f"{io_rate:.0f}/s of {ceiling:.0f}/s ceiling",
+            f"{io_rate / ceiling:.2f}",
+        ),
+        (
+            "I/O-bound, same HTTP call in bare Celery (httpx)",
+            f"{io_bare:.0f}/s of {ceiling:.0f}/s ceiling",
+            f"{io_bare / ceiling:.2f}",
+        ),
+        (
+            "I/O-bound, policy+ledger+SSRF guard vs bare Celery",
+            f"{io_rate:.0f}/s vs {io_bare:.0f}/s",
+            f"{io_rate / io_bare:.2f}",
+        ),
+        (
+            "enqueue-by-name p50, validated vs bare send_task",
+            f"{_p(enqueue_ours, 50):.2f} ms vs {_p(enqueue_bare, 50):.2f} ms",
+            f"{_p(enqueue_ours, 50) / _p(enqueue_bare, 50):.2f}",
+        ),
+        (
+            "enqueue-by-name p99, validated vs bare send_task",
+            f"{_p(enqueue_ours, 99):.2f} ms vs {_p(enqueue_bare, 99):.2f} ms",
+            f"{_p(enqueue_ours, 99) / _p(enqueue_bare, 99):.2f}",
+        ),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'benchmark':<{width}}  {'measured':<28}  ratio")
+    for name, measured, ratio in rows:
+        print(f"{name:<{width}}  {measured:<28}  {ratio}")
+
+
+if __name__ == "__main__":
+    main()
