@@ -1,3 +1,3 @@
 """The tools, one module per provider. Importing this package registers them all."""
 
-from tasks import diagnostics, http  # noqa: F401  (registration by import)
+from tasks import diagnostics, github, http, jira, slack  # noqa: F401  (registration by import)

@@ -14,13 +14,12 @@ import hashlib
 import hmac
 import json
 import time
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from worker.errors import BadParams, ToolError, Unavailable, status_error
+from worker.errors import BadParams, ToolError, Unavailable, parse_retry_after, status_error
 from worker.policy import current_call
 from worker.safehttp import Fetched, SafeHttp
 from worker.settings import Settings, get_settings
@@ -166,20 +165,6 @@ def _raise_for_status(fetched: Fetched) -> None:
         f"HTTP {fetched.status} from {fetched.url}: {snippet}",
         retry_after=parse_retry_after(fetched.headers.get("retry-after")),
     )
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds from now (it may be seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _decode_body(fetched: Fetched) -> dict[str, Any]:

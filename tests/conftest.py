@@ -8,24 +8,52 @@ the broker and the ledger are.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 REDIS_HOST = "redis://127.0.0.1:6379"
-TEST_DB = "toolfleet_test"
+# Developers running several test sessions at once give each its own slot:
+# its own ledger database and main Redis db (the worker-loss, outage and
+# `fleet up` tests use fixed dbs 12-14 and are meant for slot 0).
+SLOT = int(os.environ.get("TOOLFLEET_TEST_SLOT", "0"))
+TEST_DB = "toolfleet_test" + (f"_{SLOT}" if SLOT else "")
+MAIN_REDIS_DB = {0: 15, 1: 8, 2: 7, 3: 6}[SLOT]
 GITHUB_SECRET = "ghp_TestTokenThatMustNeverLeak0123456789"
+SLACK_SECRET = "xoxb-test-slack-token-never-leaks"
+JIRA_USER = "sim@example.com"
+JIRA_SECRET = "jira-test-api-token-never-leaks"
 WEBHOOK_SECRET = "whsec_TestSigningSecretNeverLogged"
 
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# The provider simulator's port is chosen now so that every process started
+# by the tests (workers included) is pointed at it through the environment.
+SIM_PORT = _free_port()
+SIM_URL = f"http://127.0.0.1:{SIM_PORT}"
+
 TEST_ENV = {
-    "FLEET_BROKER_URL": f"{REDIS_HOST}/15",
+    "FLEET_BROKER_URL": f"{REDIS_HOST}/{MAIN_REDIS_DB}",
     "FLEET_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{TEST_DB}",
     "FLEET_HTTP_ALLOWED_HOSTS": "localhost",
     "FLEET_RETRY_BASE_SECONDS": "0.2",
     "FLEET_RETRY_CAP_SECONDS": "2",
     "FLEET_WEBHOOK_SECRETS": f'{{"default": "{WEBHOOK_SECRET}"}}',
     "GITHUB_TOKEN": GITHUB_SECRET,
+    "GITHUB_API_URL": f"{SIM_URL}/github",
+    "SLACK_BOT_TOKEN": SLACK_SECRET,
+    "SLACK_API_URL": f"{SIM_URL}/slack/api/",
+    "JIRA_BASE_URL": f"{SIM_URL}/jira",
+    "JIRA_USERNAME": JIRA_USER,
+    "JIRA_API_TOKEN": JIRA_SECRET,
+    "FLEET_PROVIDER_TIMEOUT_SECONDS": "5",
     "FLEET_WORKER_CONCURRENCY": "8",
 }
 os.environ.update(TEST_ENV)
@@ -54,8 +82,34 @@ def redis_clean() -> None:
 
 
 @pytest.fixture(scope="session")
+def simulator() -> Iterator[Any]:
+    """The provider simulator (GitHub, Slack, Jira) every test process and worker talks to."""
+    from simulator import Simulator
+
+    sim = Simulator(
+        port=SIM_PORT,
+        github_token=GITHUB_SECRET,
+        slack_token=SLACK_SECRET,
+        jira_user=JIRA_USER,
+        jira_token=JIRA_SECRET,
+    ).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(simulator: Any) -> Any:
+    """The simulator, reset to its seed state with no faults and no recorded requests."""
+    simulator.reset()
+    return simulator
+
+
+@pytest.fixture(scope="session")
 def fleet_worker(
-    ledger_db: str, redis_clean: None, tmp_path_factory: pytest.TempPathFactory
+    ledger_db: str,
+    redis_clean: None,
+    simulator: Any,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WorkerProcess]:
     """One real worker process consuming every queue, for the whole session."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"

@@ -18,6 +18,8 @@ JSON exception serialization rebuilds the same class on the caller's side and
 
 from __future__ import annotations
 
+import time
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
@@ -147,3 +149,17 @@ def status_error(status: int, message: str, **details: Any) -> ToolError:
     if status in (400, 422):
         return BadParams(message, details)
     return Fatal(message, details)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now (it may be seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     )
 
     # --- providers ---------------------------------------------------------
+    provider_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of each SDK call to GitHub, Slack or Jira."
+    )
     github_token: SecretStr | None = Field(default=None, validation_alias=_env("GITHUB_TOKEN"))
     github_api_url: str = Field(
         default="https://api.github.com", validation_alias=_env("GITHUB_API_URL")

@@ -1,0 +1,1 @@
+"""github tools (placeholder: being written)."""

@@ -1,0 +1,1 @@
+"""jira tools (placeholder: being written)."""

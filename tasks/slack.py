@@ -1,0 +1,1 @@
+"""slack tools (placeholder: being written)."""
