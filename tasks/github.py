@@ -1,1 +1,428 @@
-"""github tools (placeholder: being written)."""
+"""GitHub tools through PyGithub: repositories, commits, issues, pull requests, reviews.
+
+The client is built from ``GITHUB_TOKEN`` / ``GITHUB_API_URL`` with PyGithub's
+own retries and inter-request sleeps off: waiting is the fleet's job. List
+tools fetch exactly one page (``limit`` items) per call; the cursor carries
+the page number and size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+import requests
+from github import Auth, Github, GithubException, RateLimitExceededException
+from github.GithubObject import NotSet
+from github.PaginatedList import PaginatedList
+from pydantic import BaseModel, ConfigDict, Field
+
+from worker.clients import per_thread, require
+from worker.errors import (
+    BadParams,
+    RateLimited,
+    ToolError,
+    Unavailable,
+    parse_retry_after,
+    status_error,
+)
+from worker.paging import PageParams, decode_cursor, encode_cursor, page
+from worker.policy import current_call
+from worker.settings import Settings
+from worker.tool import Provider
+
+REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minute
+PATCH_CHARS = 4000
+READ = ["github:{credential}"]
+WRITE = ["github:{credential}", "github-write:{credential}"]
+
+
+@per_thread
+def make_client(settings: Settings, credential: str) -> Github:
+    require(settings.github_token, "GITHUB_TOKEN", credential)
+    assert settings.github_token is not None
+    return Github(
+        auth=Auth.Token(settings.github_token.get_secret_value()),
+        base_url=settings.github_api_url.rstrip("/"),
+        timeout=int(settings.provider_timeout_seconds),
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+        lazy=True,  # objects load on first use: no GET of a repo just to list its issues
+    )
+
+
+def map_error(exc: Exception) -> ToolError:
+    """PyGithub and requests failures → the taxonomy (the one GitHub mapper)."""
+    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+        return Unavailable(f"GitHub unreachable: {type(exc).__name__}")
+    if not isinstance(exc, GithubException):
+        return ToolError(f"unexpected {type(exc).__name__}: {exc}")
+    headers = {k.lower(): str(v) for k, v in (exc.headers or {}).items()}
+    data = exc.data if isinstance(exc.data, dict) else {}
+    message = str(data.get("message") or exc.data or "no message")
+    details = {"request_id": headers.get("x-github-request-id")}
+    rate_limited = isinstance(exc, RateLimitExceededException) or (
+        exc.status in (403, 429)
+        and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)
+    )
+    if rate_limited:
+        details["retry_after"] = _rate_limit_wait(headers)
+        return RateLimited(
+            f"GitHub {exc.status}: {message}", details | {"provider_status": exc.status}
+        )
+    if exc.status == 422 and data.get("errors"):
+        message = f"{message}: {_validation_errors(data['errors'])}"
+    return status_error(exc.status, f"GitHub {exc.status}: {message}", **details)
+
+
+def _rate_limit_wait(headers: dict[str, str]) -> float:
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if retry_after is not None:
+        return retry_after
+    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
+        return max(1.0, float(headers["x-ratelimit-reset"]) - time.time())
+    return SECONDARY_LIMIT_WAIT
+
+
+def _validation_errors(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:5]:
+        if isinstance(err, dict):
+            parts.append(f"{err.get('field', '?')} {err.get('code', 'invalid')}")
+        else:
+            parts.append(str(err))
+    return "; ".join(parts)
+
+
+provider = Provider("github", client=make_client, map_error=map_error)
+
+
+# ---- params ---------------------------------------------------------------
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
+
+
+class RepoParams(BaseModel):
+    repo: str = Field(pattern=REPO_PATTERN, description='The repository, "owner/name".')
+
+
+class SearchRepositories(PageParams):
+    query: str = Field(min_length=1, max_length=256, description="GitHub search syntax.")
+    sort: Literal["stars", "forks", "updated"] | None = None
+    order: Literal["asc", "desc"] = "desc"
+    model_config = _examples({"query": "language:python celery", "sort": "stars", "limit": 10})
+
+
+class GetRepository(RepoParams):
+    model_config = _examples({"repo": "octo/hello"})
+
+
+class ListCommits(RepoParams, PageParams):
+    sha: str | None = Field(default=None, max_length=255, description="Branch, tag or SHA.")
+    since: datetime | None = None
+    until: datetime | None = None
+    author: str | None = Field(default=None, max_length=255, description="Login or email.")
+    model_config = _examples({"repo": "octo/hello", "since": "2024-01-01T00:00:00Z"})
+
+
+class ListIssues(RepoParams, PageParams):
+    state: Literal["open", "closed", "all"] = "open"
+    labels: list[str] = Field(default_factory=list, max_length=20)
+    since: datetime | None = Field(default=None, description="Only issues updated since.")
+    model_config = _examples({"repo": "octo/hello", "state": "open", "labels": ["bug"]})
+
+
+class CreateIssue(RepoParams):
+    title: str = Field(min_length=1, max_length=256)
+    body: str = Field(default="", max_length=65_536)
+    labels: list[str] = Field(default_factory=list, max_length=20)
+    assignees: list[str] = Field(default_factory=list, max_length=10)
+    model_config = _examples({"repo": "octo/hello", "title": "Crash on start", "labels": ["bug"]})
+
+
+class CommentOnIssue(RepoParams):
+    number: int = Field(ge=1, description="Issue or pull request number.")
+    body: str = Field(min_length=1, max_length=65_536)
+    model_config = _examples({"repo": "octo/hello", "number": 1, "body": "Reproduced on main."})
+
+
+class ListPullRequests(RepoParams, PageParams):
+    state: Literal["open", "closed", "all"] = "open"
+    base: str | None = Field(default=None, max_length=255)
+    head: str | None = Field(default=None, max_length=255, description='"user:branch".')
+    model_config = _examples({"repo": "octo/hello", "state": "open"})
+
+
+class GetPullRequest(RepoParams):
+    number: int = Field(ge=1)
+    files_limit: int = Field(default=100, ge=0, le=300, description="Changed files to include.")
+    model_config = _examples({"repo": "octo/hello", "number": 8})
+
+
+class ReviewComment(BaseModel):
+    path: str = Field(min_length=1, max_length=1024)
+    body: str = Field(min_length=1, max_length=65_536)
+    line: int | None = Field(default=None, ge=1, description="Line in the new file.")
+    position: int | None = Field(default=None, ge=1, description="Line in the diff (legacy).")
+    side: Literal["LEFT", "RIGHT"] | None = None
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreatePrReview(RepoParams):
+    number: int = Field(ge=1)
+    body: str = Field(default="", max_length=65_536)
+    event: Literal["COMMENT", "APPROVE", "REQUEST_CHANGES"] = "COMMENT"
+    comments: list[ReviewComment] = Field(default_factory=list, max_length=50)
+    model_config = _examples(
+        {"repo": "octo/hello", "number": 8, "body": "Looks good", "event": "APPROVE"}
+    )
+
+
+# ---- tools ----------------------------------------------------------------
+
+
+@provider.tool("github.search_repositories", writes=False, scopes=READ)
+def search_repositories(gh: Github, p: SearchRepositories) -> dict[str, Any]:
+    """Search repositories (GitHub search syntax), best matches first."""
+    found: list[PaginatedList[Any]] = []
+
+    def listing() -> PaginatedList[Any]:
+        found.append(gh.search_repositories(p.query, sort=p.sort or NotSet, order=p.order))
+        return found[0]
+
+    result = _page(gh, p, listing, _repo_summary)
+    return {**result, "total_count": found[0].totalCount}
+
+
+@provider.tool("github.get_repository", writes=False, scopes=READ)
+def get_repository(gh: Github, p: GetRepository) -> dict[str, Any]:
+    """One repository's description, default branch, language and counts."""
+    repo = gh.get_repo(p.repo)
+    return {
+        **_repo_summary(repo),
+        "default_branch": repo.default_branch,
+        "open_issues": repo.open_issues_count,
+        "private": repo.private,
+        "created_at": _iso(repo.created_at),
+        "pushed_at": _iso(repo.pushed_at),
+    }
+
+
+@provider.tool("github.list_commits", writes=False, scopes=READ)
+def list_commits(gh: Github, p: ListCommits) -> dict[str, Any]:
+    """Commits of a branch (newest first), optionally by author and time window."""
+    return _page(
+        gh,
+        p,
+        lambda: gh.get_repo(p.repo).get_commits(
+            sha=p.sha or NotSet,
+            since=p.since or NotSet,
+            until=p.until or NotSet,
+            author=p.author or NotSet,
+        ),
+        _commit_summary,
+    )
+
+
+@provider.tool("github.list_issues", writes=False, scopes=READ)
+def list_issues(gh: Github, p: ListIssues) -> dict[str, Any]:
+    """Issues of a repository (pull requests included, flagged), by state, labels, update time."""
+    return _page(
+        gh,
+        p,
+        lambda: gh.get_repo(p.repo).get_issues(
+            state=p.state, labels=p.labels or NotSet, since=p.since or NotSet
+        ),
+        _issue_summary,
+    )
+
+
+@provider.tool("github.create_issue", writes=True, scopes=WRITE)
+def create_issue(gh: Github, p: CreateIssue) -> dict[str, Any]:
+    """Open an issue with a title, body, labels and assignees."""
+    issue = gh.get_repo(p.repo).create_issue(
+        title=p.title, body=p.body or NotSet, labels=p.labels, assignees=p.assignees
+    )
+    return _issue_summary(issue)
+
+
+@provider.tool("github.comment_on_issue", writes=True, scopes=WRITE)
+def comment_on_issue(gh: Github, p: CommentOnIssue) -> dict[str, Any]:
+    """Comment on an issue or pull request."""
+    issue = gh.get_repo(p.repo).get_issue(p.number)
+    comment = issue.create_comment(p.body)
+    _remember_headers(gh)
+    return {
+        "id": comment.id,
+        "number": p.number,
+        "url": comment.html_url,
+        "created_at": _iso(comment.created_at),
+    }
+
+
+@provider.tool("github.list_pull_requests", writes=False, scopes=READ)
+def list_pull_requests(gh: Github, p: ListPullRequests) -> dict[str, Any]:
+    """Pull requests of a repository by state, base and head."""
+    return _page(
+        gh,
+        p,
+        lambda: gh.get_repo(p.repo).get_pulls(
+            state=p.state, base=p.base or NotSet, head=p.head or NotSet
+        ),
+        _pull_summary,
+    )
+
+
+@provider.tool("github.get_pull_request", writes=False, scopes=READ)
+def get_pull_request(gh: Github, p: GetPullRequest) -> dict[str, Any]:
+    """One pull request with its stats and changed files (patches cut), for code analysis."""
+    pull = gh.get_repo(p.repo).get_pull(p.number)
+    files = []
+    if p.files_limit:
+        for changed in pull.get_files():
+            if len(files) == p.files_limit:
+                break
+            patch = changed.patch or ""
+            files.append(
+                {
+                    "filename": changed.filename,
+                    "status": changed.status,
+                    "additions": changed.additions,
+                    "deletions": changed.deletions,
+                    "changes": changed.changes,
+                    "patch": patch[:PATCH_CHARS],
+                    "patch_truncated": len(patch) > PATCH_CHARS,
+                }
+            )
+    _remember_headers(gh)
+    return {
+        **_pull_summary(pull),
+        "body": pull.body,
+        "merged": pull.merged,
+        "commits": pull.commits,
+        "additions": pull.additions,
+        "deletions": pull.deletions,
+        "changed_files": pull.changed_files,
+        "files": files,
+        "files_truncated": len(files) < pull.changed_files,
+    }
+
+
+@provider.tool("github.create_pr_review", writes=True, scopes=WRITE)
+def create_pr_review(gh: Github, p: CreatePrReview) -> dict[str, Any]:
+    """Review a pull request: comment, approve or request changes, with line comments."""
+    if p.event == "REQUEST_CHANGES" and not p.body:
+        raise BadParams("a REQUEST_CHANGES review needs a body")
+    pull = gh.get_repo(p.repo).get_pull(p.number)
+    comments = [c.model_dump(exclude_none=True) for c in p.comments]
+    review = pull.create_review(body=p.body or NotSet, event=p.event, comments=comments or NotSet)
+    _remember_headers(gh)
+    return {
+        "id": review.id,
+        "number": p.number,
+        "state": review.state,
+        "url": review.html_url,
+        "comments": len(comments),
+    }
+
+
+# ---- shaping ----------------------------------------------------------------
+
+
+def _page(
+    gh: Github, p: PageParams, listing: Callable[[], PaginatedList[Any]], shape: Any
+) -> dict[str, Any]:
+    """One page of a PaginatedList; the cursor carries the page number and size.
+
+    The page size must be set before ``listing`` builds anything (PyGithub
+    copies it into every object it makes); the client is this thread's own,
+    so setting it is safe.
+    """
+    state = decode_cursor(p.cursor) or {"page": 0, "per_page": p.limit}
+    gh.requester.per_page = int(state["per_page"])
+    batch = listing().get_page(int(state["page"]))
+    _remember_headers(gh)
+    more = len(batch) == gh.requester.per_page
+    next_cursor = encode_cursor({**state, "page": int(state["page"]) + 1}) if more else None
+    return page([shape(item) for item in batch], next_cursor)
+
+
+def _remember_headers(gh: Github) -> None:
+    """Hand the rate-limit state of the last response to the governor."""
+    remaining, limit = gh.rate_limiting
+    if limit > 0:
+        current_call().response_headers.update(
+            {
+                "x-ratelimit-remaining": str(remaining),
+                "x-ratelimit-limit": str(limit),
+                "x-ratelimit-reset": str(gh.rate_limiting_resettime),
+            }
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _repo_summary(repo: Any) -> dict[str, Any]:
+    return {
+        "full_name": repo.full_name,
+        "description": repo.description,
+        "language": repo.language,
+        "stars": repo.stargazers_count,
+        "forks": repo.forks_count,
+        "topics": repo.topics,
+        "url": repo.html_url,
+        "updated_at": _iso(repo.updated_at),
+    }
+
+
+def _commit_summary(commit: Any) -> dict[str, Any]:
+    git = commit.commit
+    return {
+        "sha": commit.sha,
+        "message": git.message,
+        "author": commit.author.login if commit.author else None,
+        "author_name": git.author.name if git.author else None,
+        "date": _iso(git.author.date if git.author else None),
+        "url": commit.html_url,
+    }
+
+
+def _issue_summary(issue: Any) -> dict[str, Any]:
+    return {
+        "number": issue.number,
+        "title": issue.title,
+        "state": issue.state,
+        "labels": [label.name for label in issue.labels],
+        "assignees": [user.login for user in issue.assignees],
+        "author": issue.user.login if issue.user else None,
+        "comments": issue.comments,
+        # Not `issue.pull_request`: absent on plain issues, so PyGithub would
+        # fetch every issue again to find out. A pull request's page is /pull/N.
+        "is_pull_request": "/pull/" in (issue.html_url or ""),
+        "created_at": _iso(issue.created_at),
+        "updated_at": _iso(issue.updated_at),
+        "url": issue.html_url,
+    }
+
+
+def _pull_summary(pull: Any) -> dict[str, Any]:
+    return {
+        "number": pull.number,
+        "title": pull.title,
+        "state": pull.state,
+        "draft": pull.draft,
+        "head": pull.head.ref,
+        "base": pull.base.ref,
+        "author": pull.user.login if pull.user else None,
+        "created_at": _iso(pull.created_at),
+        "updated_at": _iso(pull.updated_at),
+        "url": pull.html_url,
+    }

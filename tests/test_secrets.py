@@ -5,11 +5,11 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import GITHUB_SECRET, TEST_DB, WEBHOOK_SECRET
+from tests.conftest import GITHUB_SECRET, JIRA_SECRET, SLACK_SECRET, TEST_DB, WEBHOOK_SECRET
 from tests.support import Reply, wait_final
 
 pytestmark = pytest.mark.usefixtures("fleet_worker")
-SECRETS = (GITHUB_SECRET, WEBHOOK_SECRET)
+SECRETS = (GITHUB_SECRET, SLACK_SECRET, JIRA_SECRET, WEBHOOK_SECRET)
 
 
 def _echo_authorization(status: int):
