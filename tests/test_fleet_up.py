@@ -27,10 +27,25 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_fleet_up_serves_flower_http_calls_and_stops_cleanly_on_ctrl_c(ledger_db, server):
+    """Also: with no provider credentials, the providers are simulated."""
     port = _free_port()
     broker = f"{REDIS_HOST}/13"
     redis.Redis.from_url(broker).flushdb()
-    env = {**os.environ, "FLEET_BROKER_URL": broker, "FLEET_FLOWER_PORT": str(port)}
+    sim_port = _free_port()
+    # No provider credentials: `fleet up` must run the simulator and say so.
+    provider_vars = {
+        "GITHUB_TOKEN",
+        "GITHUB_API_URL",
+        "SLACK_BOT_TOKEN",
+        "SLACK_API_URL",
+        "JIRA_BASE_URL",
+        "JIRA_USERNAME",
+        "JIRA_API_TOKEN",
+    }
+    env = {k: v for k, v in os.environ.items() if k not in provider_vars}
+    env.update(
+        FLEET_BROKER_URL=broker, FLEET_FLOWER_PORT=str(port), FLEET_SIMULATOR_PORT=str(sim_port)
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "up", "--concurrency", "2"],
         cwd=REPO,
@@ -70,12 +85,26 @@ def test_fleet_up_serves_flower_http_calls_and_stops_cleanly_on_ctrl_c(ledger_db
         result = httpx.get(f"http://127.0.0.1:{port}/api/task/result/{run_id}", timeout=10)
         assert result.json()["result"]["body"] == {"from": "flower"}
         assert any("beat" in line and "Starting" in line for line in lines)
+        assert any(
+            "Providers SIMULATED" in line and "GitHub, Slack, Jira" in line for line in lines
+        )
+        github = httpx.post(
+            f"http://127.0.0.1:{port}/api/task/send-task/github.get_repository",
+            json={"kwargs": {"repo": "octo/hello"}},
+            timeout=10,
+        )
+        repo = wait_final(github.json()["task-id"])
+        assert repo["status"] == "succeeded", repo["error"]
+        assert repo["result"]["default_branch"] == "main"
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=60)
     assert code == 0, "".join(lines[-40:])
     assert any("stopping" in line for line in lines)
-    children = r"worker\.cli (beat|flower)$|worker\.cli worker -Q \w+ -n \w+@%h -c 2$"
+    children = (
+        r"worker\.cli (beat|flower)$|worker\.cli worker -Q \w+ -n \w+@%h -c 2$"
+        rf"|worker\.cli sim --port {sim_port}$"
+    )
     leftovers = subprocess.run(["pgrep", "-f", children], capture_output=True, text=True)
     assert leftovers.stdout == ""
 

@@ -138,8 +138,19 @@ def up(no_flower: bool, no_beat: bool, concurrency: int | None) -> None:
 
     ctx = click.get_current_context()
     ctx.invoke(migrate)
-    concurrency = concurrency or get_settings().worker_concurrency
-    specs = [
+    settings = get_settings()
+    concurrency = concurrency or settings.worker_concurrency
+    specs = []
+    simulated = _simulate_unconfigured_providers(settings.simulator_port)
+    if simulated:
+        specs.append(
+            ProcessSpec("simulator", [*FLEET, "sim", "--port", str(settings.simulator_port)])
+        )
+        click.echo(
+            f"Providers SIMULATED (no credentials configured): {', '.join(simulated)} "
+            f"→ local simulator at http://127.0.0.1:{settings.simulator_port}"
+        )
+    specs += [
         ProcessSpec(
             f"worker-{q}", [*FLEET, "worker", "-Q", q, "-n", f"{q}@%h", "-c", str(concurrency)]
         )
@@ -149,9 +160,50 @@ def up(no_flower: bool, no_beat: bool, concurrency: int | None) -> None:
         specs.append(ProcessSpec("beat", [*FLEET, "beat"]))
     if not no_flower:
         specs.append(ProcessSpec("flower", [*FLEET, "flower"]))
-        settings = get_settings()
         click.echo(f"Flower: http://{settings.flower_address}:{settings.flower_port}/")
     sys.exit(Supervisor(specs).run())
+
+
+def _simulate_unconfigured_providers(port: int) -> list[str]:
+    """Point every provider without credentials at the local simulator (via the env
+    the fleet's children inherit). Returns the providers simulated."""
+    from simulator import Credentials
+
+    base = f"http://127.0.0.1:{port}"
+    simulated = []
+    providers = {
+        "GitHub": (
+            "GITHUB_TOKEN",
+            {"GITHUB_TOKEN": Credentials.github_token, "GITHUB_API_URL": f"{base}/github"},
+        ),
+        "Slack": (
+            "SLACK_BOT_TOKEN",
+            {"SLACK_BOT_TOKEN": Credentials.slack_token, "SLACK_API_URL": f"{base}/slack/api/"},
+        ),
+        "Jira": (
+            "JIRA_API_TOKEN",
+            {
+                "JIRA_API_TOKEN": Credentials.jira_token,
+                "JIRA_USERNAME": Credentials.jira_user,
+                "JIRA_BASE_URL": f"{base}/jira",
+            },
+        ),
+    }
+    for name, (credential, env) in providers.items():
+        if not os.environ.get(credential):
+            os.environ.update(env)
+            simulated.append(name)
+    return simulated
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="[FLEET_SIMULATOR_PORT]")
+def sim(port: int | None) -> None:
+    """Run the local provider simulator (GitHub, Slack, Jira APIs) in the foreground."""
+    from simulator import main as simulator_main
+
+    port = get_settings().simulator_port if port is None else port
+    sys.exit(simulator_main(["--port", str(port)]))
 
 
 # ---- tools ---------------------------------------------------------------------------

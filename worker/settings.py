@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     )
 
     # --- providers ---------------------------------------------------------
+    simulator_port: int = Field(
+        default=8900, description="Where `fleet up` runs the provider simulator when needed."
+    )
     provider_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of each SDK call to GitHub, Slack or Jira."
     )
