@@ -100,6 +100,13 @@ def fleet_worker(queues: str, concurrency: int, log: Path) -> subprocess.Popen[b
     )
 
 
+def bare_worker(concurrency: int, log: Path, node: str) -> subprocess.Popen[bytes]:
+    """The baseline worker: same pool, concurrency and task events as the fleet's."""
+    argv = [sys.executable, "-m", "celery", "-A", "bench.bare_app", "worker", "-Q", "bare",
+            "-c", str(concurrency), "-P", "threads", "-E"]  # fmt: skip
+    return _start(argv, log, node)
+
+
 def bench_noop(tmp: Path) -> tuple[float, float]:
     from bench.bare_app import app as bare
     from worker.client import FleetClient
@@ -116,25 +123,7 @@ def bench_noop(tmp: Path) -> tuple[float, float]:
         )
     finally:
         _stop(ours)
-    theirs = _start(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "bench.bare_app",
-            "worker",
-            "-Q",
-            "bare",
-            "-c",
-            str(CONCURRENCY),
-            "-P",
-            "threads",
-            "-E",
-        ],
-        tmp / "bare.log",
-        "bare@bench",
-    )
+    theirs = bare_worker(CONCURRENCY, tmp / "bare.log", "bare@bench")
     try:
         bare_rate = _drain_rate(
             bare,
@@ -167,25 +156,7 @@ def bench_io(tmp: Path) -> tuple[float, float]:
             )
         finally:
             _stop(worker)
-        worker = _start(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bench.bare_app",
-                "worker",
-                "-Q",
-                "bare",
-                "-c",
-                str(IO_CONCURRENCY),
-                "-P",
-                "threads",
-                "-E",
-            ],
-            tmp / "bare-io.log",
-            "bare-io@bench",
-        )
+        worker = bare_worker(IO_CONCURRENCY, tmp / "bare-io.log", "bare-io@bench")
         try:
             theirs = _drain_rate(
                 bare,

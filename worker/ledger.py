@@ -198,46 +198,46 @@ def _update_run(conn: Connection, run_id: str, **values: Any) -> None:
     conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(updated_at=_now(), **values))
 
 
-def succeed(run_id: str, result: dict[str, Any], *, attempted: bool = True) -> dict[str, Any]:
+def _set(run_id: str, **values: Any) -> None:
+    """One autocommitted update of a run's row."""
+    with _transaction(atomic=False) as conn:
+        _update_run(conn, run_id, **values)
+
+
+def succeed(run_id: str, result: dict[str, Any]) -> dict[str, Any]:
     """Record the result; returns it as stored (redacted), which is what callers get."""
     stored = redact_json(result)
-    with _transaction(atomic=False) as conn:
-        _update_run(
-            conn,
-            run_id,
-            status=RunStatus.SUCCEEDED,
-            result=stored,
-            error=None,
-            attempts=RUNS.c.attempts + int(attempted),
-            finished_at=_now(),
-            next_attempt_at=None,
-        )
+    _set(
+        run_id,
+        status=RunStatus.SUCCEEDED,
+        result=stored,
+        error=None,
+        attempts=RUNS.c.attempts + 1,
+        finished_at=_now(),
+        next_attempt_at=None,
+    )
     return stored
 
 
 def schedule_retry(run_id: str, error: dict[str, Any], countdown: float) -> None:
     """A failed attempt that will be tried again after ``countdown`` seconds."""
-    with _transaction(atomic=False) as conn:
-        _update_run(
-            conn,
-            run_id,
-            status=RunStatus.RETRYING,
-            error=redact_json(error),
-            attempts=RUNS.c.attempts + 1,
-            next_attempt_at=_now() + timedelta(seconds=countdown),
-        )
+    _set(
+        run_id,
+        status=RunStatus.RETRYING,
+        error=redact_json(error),
+        attempts=RUNS.c.attempts + 1,
+        next_attempt_at=_now() + timedelta(seconds=countdown),
+    )
 
 
 def park(run_id: str, countdown: float) -> None:
     """Waiting for a budget, a lock or another run: not a failure, not an attempt."""
-    with _transaction(atomic=False) as conn:
-        _update_run(
-            conn,
-            run_id,
-            status=RunStatus.PARKED,
-            parks=RUNS.c.parks + 1,
-            next_attempt_at=_now() + timedelta(seconds=countdown),
-        )
+    _set(
+        run_id,
+        status=RunStatus.PARKED,
+        parks=RUNS.c.parks + 1,
+        next_attempt_at=_now() + timedelta(seconds=countdown),
+    )
 
 
 def bury(
@@ -248,9 +248,8 @@ def bury(
     headers: dict[str, Any] | None = None,
     attempted: bool = True,
     raw_message: str | None = None,
-    letter: bool = True,
-) -> int | None:
-    """The run is dead: final row state plus (unless ``letter=False``) a dead letter."""
+) -> int:
+    """The run is dead: its row's final state plus a dead letter (returns the letter id)."""
     with _transaction() as conn:
         stmt = pg_insert(RUNS).values(
             **_ref_columns(ref),
@@ -273,8 +272,6 @@ def bury(
                 },
             )
         )
-        if not letter:
-            return None
         return conn.execute(
             insert(LETTERS)
             .values(
@@ -303,17 +300,15 @@ def bury_message(raw_message: str, error: dict[str, Any], *, queue: str | None) 
 
 def copy_outcome(run_id: str, holder: Holder) -> None:
     """Record a duplicate call as ending the way the run holding its key ended."""
-    with _transaction(atomic=False) as conn:
-        _update_run(
-            conn,
-            run_id,
-            status=holder.status,
-            result=holder.result,
-            error=holder.error,
-            duplicate_of=holder.run_id,
-            finished_at=_now(),
-            next_attempt_at=None,
-        )
+    _set(
+        run_id,
+        status=holder.status,
+        result=holder.result,
+        error=holder.error,
+        duplicate_of=holder.run_id,
+        finished_at=_now(),
+        next_attempt_at=None,
+    )
 
 
 # ---- dead-letter workflow -----------------------------------------------------
