@@ -103,3 +103,12 @@ def test_redaction_masks_configured_secrets_everywhere(monkeypatch):
     assert redact_json({"a": [GITHUB_SECRET], GITHUB_SECRET: 1}) == {"a": ["***"], "***": 1}
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "got %s", (GITHUB_SECRET,), None)
     assert RedactingFormatter(logging.Formatter("%(message)s")).format(record) == "got ***"
+
+
+def test_a_tool_may_override_the_policy_but_never_past_the_settings_cap():
+    settings = Settings(retry_base_seconds=1, retry_cap_seconds=600, retry_max_attempts=5)
+
+    policy = RetryPolicy.from_settings(settings, max_attempts=3, base_seconds=0.5, cap_seconds=7200)
+
+    assert (policy.max_attempts, policy.base_seconds, policy.cap_seconds) == (3, 0.5, 600)
+    assert RetryPolicy.from_settings(settings) == RetryPolicy(5, 1, 600)

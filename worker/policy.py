@@ -215,7 +215,13 @@ class ToolTask(Task):
     # -- helpers ----------------------------------------------------------------------
 
     def _policy(self) -> RetryPolicy:
-        return RetryPolicy.from_settings(get_settings(), max_attempts=self.spec.max_attempts)
+        spec = self.spec
+        return RetryPolicy.from_settings(
+            get_settings(),
+            max_attempts=spec.max_attempts,
+            base_seconds=spec.backoff_base_seconds,
+            cap_seconds=spec.backoff_cap_seconds,
+        )
 
     def _scopes(self, parsed: Any) -> list[str]:
         values = {"credential": "default", **parsed.model_dump()}

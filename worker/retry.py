@@ -21,11 +21,20 @@ class RetryPolicy:
     cap_seconds: float
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, max_attempts: int | None = None) -> RetryPolicy:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        max_attempts: int | None = None,
+        base_seconds: float | None = None,
+        cap_seconds: float | None = None,
+    ) -> RetryPolicy:
+        """The settings' policy, with a tool's own overrides where it declares them."""
         return cls(
             max_attempts=max_attempts or settings.retry_max_attempts,
-            base_seconds=settings.retry_base_seconds,
-            cap_seconds=settings.retry_cap_seconds,
+            base_seconds=base_seconds or settings.retry_base_seconds,
+            # Never past the settings' cap: that one is checked against the visibility timeout.
+            cap_seconds=min(cap_seconds or settings.retry_cap_seconds, settings.retry_cap_seconds),
         )
 
     def envelope(self, attempt: int) -> float:

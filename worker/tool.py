@@ -48,6 +48,8 @@ class ToolSpec:
     idempotent: bool
     scopes: tuple[str, ...]
     max_attempts: int | None
+    backoff_base_seconds: float | None = None
+    backoff_cap_seconds: float | None = None
 
     @property
     def queue(self) -> str:
@@ -122,6 +124,8 @@ class Provider:
         idempotent: bool | None = None,
         scopes: tuple[str, ...] | list[str] = (),
         max_attempts: int | None = None,
+        backoff_base_seconds: float | None = None,
+        backoff_cap_seconds: float | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare ``fn(client, params)`` as the tool ``name``."""
 
@@ -137,6 +141,8 @@ class Provider:
                 idempotent=(not writes) if idempotent is None else idempotent,
                 scopes=tuple(scopes),
                 max_attempts=max_attempts,
+                backoff_base_seconds=backoff_base_seconds,
+                backoff_cap_seconds=backoff_cap_seconds,
             )
             if name in _CATALOG:
                 raise ValueError(f"tool {name!r} declared twice")
