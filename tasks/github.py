@@ -8,6 +8,7 @@ the page number and size.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -47,7 +48,8 @@ def make_client(settings: Settings, credential: str) -> Github:
     return Github(
         auth=Auth.Token(settings.github_token.get_secret_value()),
         base_url=settings.github_api_url.rstrip("/"),
-        timeout=int(settings.provider_timeout_seconds),
+        # PyGithub insists on whole seconds; round up so 0.5 s does not become 0.
+        timeout=math.ceil(settings.provider_timeout_seconds),
         retry=None,
         seconds_between_requests=None,
         seconds_between_writes=None,

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from tests.support import letters_of, wait_final
+from tests.support import letters_of, wait_final, wait_for
 from worker.errors import BadParams, NotFound, RateLimited, Unauthorized
 
 pytestmark = pytest.mark.usefixtures("fleet_worker")
@@ -168,6 +168,7 @@ def test_429_retry_after_is_honoured_and_the_worker_stays_free(client, sim):
     sim.inject("github", method="POST", path=ISSUES, status=429, retry_after=2)
 
     slow = client.call("github.create_issue", {"repo": "octo/hello", "title": "later"})
+    wait_for(lambda: sim.requests(provider="github", method="POST", path=ISSUES), what="429")
     quick = call(client, "github.get_repository", {"repo": "octo/widgets"})
     created = slow.get(timeout=30)
 

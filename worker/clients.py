@@ -24,11 +24,13 @@ def per_thread(factory: Callable[[Settings, str], T]) -> Callable[[Settings, str
 
     @functools.wraps(factory)
     def cached(settings: Settings, credential: str) -> T:
-        cache: dict[tuple[int, str], T] = local.__dict__.setdefault("clients", {})
+        cache: dict[tuple[int, str], tuple[Settings, T]] = local.__dict__.setdefault("clients", {})
         key = (id(settings), credential)
         if key not in cache:
-            cache[key] = factory(settings, credential)
-        return cache[key]
+            # The settings object is kept with its client: while it lives, no other
+            # object can take its id and be handed a client built from other settings.
+            cache[key] = (settings, factory(settings, credential))
+        return cache[key][1]
 
     return cached
 

@@ -145,9 +145,10 @@ class ToolTask(Task):
             result = self.spec.func(client, parsed)
             error: ToolError | None = None
         except ToolError as exc:
-            error, trace = exc, traceback.format_exc()
+            error, trace = exc, _trace(exc, exc)
         except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
-            error, trace = self.spec.provider.map_error(exc), traceback.format_exc()
+            error = self.spec.provider.map_error(exc)
+            trace = _trace(exc, error)
         finally:
             _current.reset(token)
         get_governor().learn(scopes, call.response_headers)
@@ -226,6 +227,18 @@ class ToolTask(Task):
     def _scopes(self, parsed: Any) -> list[str]:
         values = {"credential": "default", **parsed.model_dump()}
         return [scope.format(**values) for scope in self.spec.scopes]
+
+
+def _trace(exc: Exception, error: ToolError) -> str:
+    """Where the failure happened, for the dead letter: the stack and the classified
+    error. Not the SDK exception's own text: it can hold a provider's response
+    headers and body (cookies, request dumps)."""
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    raised = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    return (
+        f"Traceback (most recent call last):\n{stack}{raised}\n"
+        f"classified as {type(error).__name__}: {error.message}"
+    )
 
 
 def _custom_headers(request: Any) -> dict[str, Any]:

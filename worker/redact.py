@@ -21,11 +21,12 @@ def _secrets() -> list[str]:
     settings = get_settings()
     cached = _cache.get(id(settings))
     if cached is None:  # settings are read once per process: so are their secrets
-        cached = _cache[id(settings)] = settings.secret_values()
-    return cached
+        # Kept with the settings object, so its id cannot be reused while cached.
+        cached = _cache[id(settings)] = (settings, settings.secret_values())
+    return cached[1]
 
 
-_cache: dict[int, list[str]] = {}
+_cache: dict[int, tuple[object, list[str]]] = {}
 
 
 def redact(text: str) -> str:
