@@ -1,5 +1,6 @@
-"""The baseline: a bare Celery app with a no-op task, configured like the fleet's
-(same broker, JSON, acks_late, prefetch 1, Redis results) but with no policy or ledger."""
+"""The baseline: a bare Celery app with a no-op task and the same Celery settings
+as the fleet's (broker, serialization, acks, prefetch, events, Redis results), but
+the stock kombu transport and consumer and no tool policy or ledger."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ app.conf.update(
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],
+    result_accept_content=["json"],
+    broker_transport_options={"visibility_timeout": 3600},
+    result_expires=86_400,
     task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_acks_on_failure_or_timeout=True,
+    task_send_sent_event=True,
+    worker_send_task_events=True,
     worker_prefetch_multiplier=1,
     task_default_queue="bare",
 )

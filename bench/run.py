@@ -5,7 +5,8 @@
 1. no-op throughput: `fleet.echo` through the full policy and ledger vs a bare
    Celery no-op task, same broker, same pool and concurrency, task events on
    for both (Flower needs them), same machine. Each worker drains a queue
-   filled beforehand, so the publisher does not compete for the two cores.
+   filled before it starts; the rate is taken between the first and last
+   completion, so the publisher does not compete for the two cores.
 2. I/O-bound: `http.request` against a local server answering in 100 ms, a
    threads worker at concurrency C: achieved rate vs the C / latency ceiling,
    and vs a bare Celery task making the same httpx call. The server runs on
@@ -63,22 +64,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(30)
 
 
-def _drain_rate(app, node: str, queue: str, send, count: int) -> float:
-    """Tasks per second a warm worker drains from a pre-filled queue.
+def _drain_rate(start_worker, send, count: int) -> float:
+    """Tasks per second a worker drains from a queue filled before it starts.
 
-    The queue is filled while the worker's consumer is cancelled, so the
-    publisher's own cost (measured separately) does not compete with the
-    worker for the machine's two cores.
+    Measured between the first and the last result's completion time (as the
+    result backend recorded them), so neither the publisher's own cost nor
+    the worker's start-up counts, for the fleet and the baseline alike.
     """
-    for result in [send() for _ in range(50)]:  # warm-up
-        result.get(timeout=60)
-    app.control.cancel_consumer(queue, destination=[node], reply=True)
     results = [send() for _ in range(count)]
-    start = time.perf_counter()
-    app.control.add_consumer(queue, destination=[node], reply=True)
-    for result in results:
-        result.get(timeout=300)
-    return count / (time.perf_counter() - start)
+    worker = start_worker()
+    try:
+        done = [result.get(timeout=300) and result.date_done for result in results]
+    finally:
+        _stop(worker)
+    return (count - 1) / (max(done) - min(done)).total_seconds()
 
 
 def fleet_worker(queues: str, concurrency: int, log: Path) -> subprocess.Popen[bytes]:
@@ -112,29 +111,17 @@ def bench_noop(tmp: Path) -> tuple[float, float]:
     from worker.client import FleetClient
 
     client = FleetClient()
-    ours = fleet_worker("syncs", CONCURRENCY, tmp / "ours.log")
-    try:
-        ours_rate = _drain_rate(
-            client.app,
-            "bench-syncs@bench",
-            "syncs",
-            lambda: client.call("fleet.echo", {"message": "x"}).async_result,
-            NOOP_TASKS,
-        )
-    finally:
-        _stop(ours)
-    theirs = bare_worker(CONCURRENCY, tmp / "bare.log", "bare@bench")
-    try:
-        bare_rate = _drain_rate(
-            bare,
-            "bare@bench",
-            "bare",
-            lambda: bare.send_task("bare.noop", kwargs={"message": "x"}),
-            NOOP_TASKS,
-        )
-    finally:
-        _stop(theirs)
-    return ours_rate, bare_rate
+    ours = _drain_rate(
+        lambda: fleet_worker("syncs", CONCURRENCY, tmp / "ours.log"),
+        lambda: client.call("fleet.echo", {"message": "x"}).async_result,
+        NOOP_TASKS,
+    )
+    theirs = _drain_rate(
+        lambda: bare_worker(CONCURRENCY, tmp / "bare.log", "bare@bench"),
+        lambda: bare.send_task("bare.noop", kwargs={"message": "x"}),
+        NOOP_TASKS,
+    )
+    return ours, theirs
 
 
 def bench_io(tmp: Path) -> tuple[float, float]:
@@ -145,53 +132,40 @@ def bench_io(tmp: Path) -> tuple[float, float]:
     url = server.route("/slow", Reply(200, {"ok": True}, delay=IO_LATENCY))
     client = FleetClient()
     try:
-        worker = fleet_worker("http", IO_CONCURRENCY, tmp / "io.log")
-        try:
-            ours = _drain_rate(
-                client.app,
-                "bench-http@bench",
-                "http",
-                lambda: client.call("http.request", {"url": url}).async_result,
-                IO_TASKS,
-            )
-        finally:
-            _stop(worker)
-        worker = bare_worker(IO_CONCURRENCY, tmp / "bare-io.log", "bare-io@bench")
-        try:
-            theirs = _drain_rate(
-                bare,
-                "bare-io@bench",
-                "bare",
-                lambda: bare.send_task("bare.get", kwargs={"url": url}),
-                IO_TASKS,
-            )
-        finally:
-            _stop(worker)
+        ours = _drain_rate(
+            lambda: fleet_worker("http", IO_CONCURRENCY, tmp / "io.log"),
+            lambda: client.call("http.request", {"url": url}).async_result,
+            IO_TASKS,
+        )
+        theirs = _drain_rate(
+            lambda: bare_worker(IO_CONCURRENCY, tmp / "bare-io.log", "bare-io@bench"),
+            lambda: bare.send_task("bare.get", kwargs={"url": url}),
+            IO_TASKS,
+        )
     finally:
         server.close()
     return ours, theirs
 
 
 def bench_enqueue() -> tuple[list[float], list[float]]:
+    """Publish latency, fleet client vs bare send_task, sampled alternately (drift cancels)."""
     from bench.bare_app import app as bare
     from worker.client import FleetClient
 
     client = FleetClient()
     params = {"method": "POST", "url": "https://api.example.com/x", "json": {"a": 1}}
-
-    def timed(call) -> list[float]:
-        for _ in range(50):
-            call()
-        samples = []
-        for _ in range(ENQUEUES):
+    calls = (
+        lambda: client.call("http.request", params),
+        lambda: bare.send_task("http.request", kwargs=params, queue="bench-sink"),
+    )
+    samples: tuple[list[float], list[float]] = ([], [])
+    for i in range(ENQUEUES + 50):
+        for call, times in zip(calls, samples, strict=True):
             start = time.perf_counter()
             call()
-            samples.append((time.perf_counter() - start) * 1000)
-        return samples
-
-    ours = timed(lambda: client.call("http.request", params))
-    theirs = timed(lambda: bare.send_task("http.request", kwargs=params, queue="bench-sink"))
-    return ours, theirs
+            if i >= 50:  # warm-up
+                times.append((time.perf_counter() - start) * 1000)
+    return samples
 
 
 def _p(samples: list[float], q: float) -> float:
