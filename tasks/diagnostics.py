@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from worker.errors import ToolError
 from worker.settings import Settings
-from worker.tool import Provider
+from worker.tool import Provider, params_config
 
 
 def _no_client(settings: Settings, credential: str) -> None:
@@ -32,7 +32,7 @@ class Echo(BaseModel):
     message: str = Field(default="ping", max_length=10_000, description="Returned as is.")
     data: dict[str, Any] = Field(default_factory=dict, description="Returned as is.")
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"message": "ping"}]})
+    model_config = params_config({"message": "ping"})
 
 
 @provider.tool("fleet.echo", writes=False)

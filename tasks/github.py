@@ -32,7 +32,7 @@ from worker.errors import (
 from worker.paging import PageParams, decode_cursor, encode_cursor, page
 from worker.policy import current_call
 from worker.settings import Settings
-from worker.tool import Provider
+from worker.tool import Provider, params_config
 
 REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minute
@@ -106,10 +106,6 @@ provider = Provider("github", client=make_client, map_error=map_error)
 # ---- params ---------------------------------------------------------------
 
 
-def _examples(*examples: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
-
-
 class RepoParams(BaseModel):
     repo: str = Field(pattern=REPO_PATTERN, description='The repository, "owner/name".')
 
@@ -118,11 +114,11 @@ class SearchRepositories(PageParams):
     query: str = Field(min_length=1, max_length=256, description="GitHub search syntax.")
     sort: Literal["stars", "forks", "updated"] | None = None
     order: Literal["asc", "desc"] = "desc"
-    model_config = _examples({"query": "language:python celery", "sort": "stars", "limit": 10})
+    model_config = params_config({"query": "language:python celery", "sort": "stars", "limit": 10})
 
 
 class GetRepository(RepoParams):
-    model_config = _examples({"repo": "octo/hello"})
+    model_config = params_config({"repo": "octo/hello"})
 
 
 class ListCommits(RepoParams, PageParams):
@@ -130,14 +126,14 @@ class ListCommits(RepoParams, PageParams):
     since: datetime | None = None
     until: datetime | None = None
     author: str | None = Field(default=None, max_length=255, description="Login or email.")
-    model_config = _examples({"repo": "octo/hello", "since": "2024-01-01T00:00:00Z"})
+    model_config = params_config({"repo": "octo/hello", "since": "2024-01-01T00:00:00Z"})
 
 
 class ListIssues(RepoParams, PageParams):
     state: Literal["open", "closed", "all"] = "open"
     labels: list[str] = Field(default_factory=list, max_length=20)
     since: datetime | None = Field(default=None, description="Only issues updated since.")
-    model_config = _examples({"repo": "octo/hello", "state": "open", "labels": ["bug"]})
+    model_config = params_config({"repo": "octo/hello", "state": "open", "labels": ["bug"]})
 
 
 class CreateIssue(RepoParams):
@@ -145,26 +141,28 @@ class CreateIssue(RepoParams):
     body: str = Field(default="", max_length=65_536)
     labels: list[str] = Field(default_factory=list, max_length=20)
     assignees: list[str] = Field(default_factory=list, max_length=10)
-    model_config = _examples({"repo": "octo/hello", "title": "Crash on start", "labels": ["bug"]})
+    model_config = params_config(
+        {"repo": "octo/hello", "title": "Crash on start", "labels": ["bug"]}
+    )
 
 
 class CommentOnIssue(RepoParams):
     number: int = Field(ge=1, description="Issue or pull request number.")
     body: str = Field(min_length=1, max_length=65_536)
-    model_config = _examples({"repo": "octo/hello", "number": 1, "body": "Reproduced on main."})
+    model_config = params_config({"repo": "octo/hello", "number": 1, "body": "Reproduced on main."})
 
 
 class ListPullRequests(RepoParams, PageParams):
     state: Literal["open", "closed", "all"] = "open"
     base: str | None = Field(default=None, max_length=255)
     head: str | None = Field(default=None, max_length=255, description='"user:branch".')
-    model_config = _examples({"repo": "octo/hello", "state": "open"})
+    model_config = params_config({"repo": "octo/hello", "state": "open"})
 
 
 class GetPullRequest(RepoParams):
     number: int = Field(ge=1)
     files_limit: int = Field(default=100, ge=0, le=300, description="Changed files to include.")
-    model_config = _examples({"repo": "octo/hello", "number": 8})
+    model_config = params_config({"repo": "octo/hello", "number": 8})
 
 
 class ReviewComment(BaseModel):
@@ -181,7 +179,7 @@ class CreatePrReview(RepoParams):
     body: str = Field(default="", max_length=65_536)
     event: Literal["COMMENT", "APPROVE", "REQUEST_CHANGES"] = "COMMENT"
     comments: list[ReviewComment] = Field(default_factory=list, max_length=50)
-    model_config = _examples(
+    model_config = params_config(
         {"repo": "octo/hello", "number": 8, "body": "Looks good", "event": "APPROVE"}
     )
 

@@ -17,13 +17,13 @@ import time
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from worker.errors import BadParams, ToolError, Unavailable, parse_retry_after, status_error
 from worker.policy import current_call
 from worker.safehttp import Fetched, SafeHttp
 from worker.settings import Settings, get_settings
-from worker.tool import Provider
+from worker.tool import Provider, params_config
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv")
@@ -66,12 +66,8 @@ class HttpRequest(BaseModel):
         default=None, gt=0, le=120, description="Seconds; defaults to FLEET_HTTP_TIMEOUT_SECONDS."
     )
 
-    model_config = ConfigDict(
-        populate_by_name=True,
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"method": "GET", "url": "https://api.example.com/status"}]
-        },
+    model_config = params_config(
+        {"method": "GET", "url": "https://api.example.com/status"}, populate_by_name=True
     )
 
     @model_validator(mode="after")
@@ -92,11 +88,8 @@ class WebhookSend(BaseModel):
     event: str | None = Field(default=None, max_length=128, description="X-Webhook-Event value.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"url": "https://hooks.example.com/in", "payload": {"event": "done"}}]
-        },
+    model_config = params_config(
+        {"url": "https://hooks.example.com/in", "payload": {"event": "done"}}
     )
 
 

@@ -16,14 +16,14 @@ from typing import Annotated, Any, Literal
 
 import requests
 from jira import JIRA, JIRAError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from worker.clients import per_thread, require
 from worker.errors import BadParams, Fatal, NotFound, ToolError, Unavailable, status_error
 from worker.errors import parse_retry_after as retry_after_of
 from worker.paging import PageParams, decode_cursor, encode_cursor, page
 from worker.settings import Settings
-from worker.tool import Provider
+from worker.tool import Provider, params_config
 
 PROJECT_KEY = r"^[A-Z][A-Z0-9_]+$"
 ISSUE_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"
@@ -141,21 +141,17 @@ def build_jql(p: SearchIssues, now: datetime | None = None) -> str:
 # ---- params ---------------------------------------------------------------------
 
 
-def _examples(*examples: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
-
-
 ProjectKey = Annotated[str, Field(pattern=PROJECT_KEY, description='Project key, e.g. "DEMO".')]
 IssueKey = Annotated[str, Field(pattern=ISSUE_KEY, description='Issue key, e.g. "DEMO-1".')]
 
 
 class ListProjects(PageParams):
-    model_config = _examples({"limit": 50})
+    model_config = params_config({"limit": 50})
 
 
 class FindProject(BaseModel):
     name: str = Field(min_length=1, max_length=255, description="Project name (or key).")
-    model_config = _examples({"name": "demo"})
+    model_config = params_config({"name": "demo"})
 
 
 class SearchIssues(PageParams):
@@ -172,7 +168,7 @@ class SearchIssues(PageParams):
         default=None, description="Sort field (default updated); ties broken by key."
     )
     order: Literal["asc", "desc"] = Field(default="desc", description="Sort direction.")
-    model_config = _examples({"project": "DEMO", "status": "To Do", "labels": ["api"]})
+    model_config = params_config({"project": "DEMO", "status": "To Do", "labels": ["api"]})
 
     @model_validator(mode="after")
     def _jql_or_filters(self) -> SearchIssues:
@@ -197,7 +193,7 @@ class CreateIssue(BaseModel):
     components: list[Value] = Field(
         default_factory=list, max_length=20, description="Component names of the project."
     )
-    model_config = _examples(
+    model_config = params_config(
         {"project": "DEMO", "summary": "Login fails", "issue_type": "Bug", "labels": ["api"]}
     )
 
@@ -205,18 +201,18 @@ class CreateIssue(BaseModel):
 class AddComment(BaseModel):
     issue: IssueKey
     body: str = Field(min_length=1, max_length=32_767, description="Comment (wiki markup).")
-    model_config = _examples({"issue": "DEMO-1", "body": "Reproduced on staging."})
+    model_config = params_config({"issue": "DEMO-1", "body": "Reproduced on staging."})
 
 
 class TransitionIssue(BaseModel):
     issue: IssueKey
     transition: Value = Field(description='Transition name, e.g. "Start Progress" (any case).')
-    model_config = _examples({"issue": "DEMO-1", "transition": "Start Progress"})
+    model_config = params_config({"issue": "DEMO-1", "transition": "Start Progress"})
 
 
 class ListUsers(PageParams):
     query: Value = Field(description="Part of a username, display name or email.")
-    model_config = _examples({"query": "alice"})
+    model_config = params_config({"query": "alice"})
 
 
 # ---- tools ----------------------------------------------------------------------

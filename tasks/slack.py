@@ -15,7 +15,7 @@ from http.client import HTTPException
 from typing import Any
 from urllib.error import URLError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -34,7 +34,7 @@ from worker.errors import (
 )
 from worker.paging import PageParams, page
 from worker.settings import Settings
-from worker.tool import Provider
+from worker.tool import Provider, params_config
 
 CHANNEL_ID = r"[CGD][A-Z0-9]{2,20}"
 # Slack's rule: lowercase letters, digits, "-" and "_", at least one letter or digit.
@@ -129,10 +129,6 @@ provider = Provider("slack", client=make_client, map_error=map_error)
 # ---- params ---------------------------------------------------------------
 
 
-def _examples(*examples: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
-
-
 class PostMessage(BaseModel):
     channel: str = Field(
         pattern=rf"^(?:{CHANNEL_ID}|#?{CHANNEL_NAME})$",
@@ -150,7 +146,7 @@ class PostMessage(BaseModel):
     thread_ts: str | None = Field(
         default=None, pattern=TS, description="Reply in the thread of this parent message ts."
     )
-    model_config = _examples({"channel": "C0001", "text": "Deploy finished :white_check_mark:"})
+    model_config = params_config({"channel": "C0001", "text": "Deploy finished :white_check_mark:"})
 
     @model_validator(mode="after")
     def _has_content(self) -> PostMessage:
@@ -169,7 +165,7 @@ class ListChannels(PageParams):
         description="Comma-separated: public_channel, private_channel, mpim, im.",
     )
     exclude_archived: bool = Field(default=True, description="Leave archived channels out.")
-    model_config = _examples({"types": "public_channel,private_channel", "limit": 50})
+    model_config = params_config({"types": "public_channel,private_channel", "limit": 50})
 
 
 class CreateChannel(BaseModel):
@@ -180,16 +176,16 @@ class CreateChannel(BaseModel):
         description="Lowercase letters, digits, '-' and '_' (at most 80).",
     )
     is_private: bool = Field(default=False, description="Create a private channel.")
-    model_config = _examples({"name": "incident-2024-07", "is_private": False})
+    model_config = params_config({"name": "incident-2024-07", "is_private": False})
 
 
 class GetUserInfo(BaseModel):
     user: str = Field(pattern=r"^[UW][A-Z0-9]{2,20}$", description='User ID ("U0123ABCD").')
-    model_config = _examples({"user": "U0001"})
+    model_config = params_config({"user": "U0001"})
 
 
 class ListUsers(PageParams):
-    model_config = _examples({"limit": 50})
+    model_config = params_config({"limit": 50})
 
 
 class GetChannelHistory(PageParams):
@@ -198,7 +194,7 @@ class GetChannelHistory(PageParams):
     latest: str | None = Field(
         default=None, pattern=TS, description="Only messages before this ts."
     )
-    model_config = _examples({"channel": "C0001", "oldest": "1700000000.000100", "limit": 20})
+    model_config = params_config({"channel": "C0001", "oldest": "1700000000.000100", "limit": 20})
 
     @model_validator(mode="after")
     def _window(self) -> GetChannelHistory:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from worker.errors import ToolError
 from worker.queues import queue_for
@@ -154,6 +154,12 @@ class Provider:
             return func
 
         return register
+
+
+def params_config(*examples: dict[str, Any], **config: Any) -> ConfigDict:
+    """A params model's config: unknown fields refused, and the catalog examples
+    (the first one is the README's example call; a test runs each)."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)}, **config)
 
 
 def _params_model(func: Callable[..., Any]) -> type[BaseModel]:
