@@ -70,3 +70,12 @@ def test_a_finished_call_is_kept_in_the_outbox_and_recorded_when_postgres_return
     assert row["result"]["body"] == {"created": 7}
     assert outbox.llen("fleet:ledger:outbox") == 0
     assert len(server.requests_to("/slow-write")) == 1
+
+
+def test_housekeeping_tasks_leave_no_run_rows(ledger_db):
+    from worker import ledger
+    from worker.app import app
+
+    result = app.send_task("fleet.drain_outbox")
+
+    assert ledger.get_run(result.id) is None

@@ -77,7 +77,7 @@ def create_app() -> Celery:
         worker_hijack_root_logger=True,
         worker_redirect_stdouts_level="INFO",
         beat_schedule=_beat_schedule(),
-        include=["tasks", "worker.housekeeping"],
+        include=["tasks"],
     )
     return celery_app
 
@@ -90,4 +90,5 @@ def _beat_schedule() -> dict[str, Any]:
 
 app = create_app()
 
-from worker import signals  # noqa: E402, F401  (connects the fleet's signal handlers)
+# Registered in every process that loads the app (workers, beat, publishers).
+from worker import housekeeping, signals  # noqa: E402, F401

@@ -43,6 +43,16 @@ def redact_logs(logger: logging.Logger, **_: Any) -> None:
     install_log_redaction(logger)
 
 
+def _internal(name: str) -> bool:
+    """A task this process knows that is not a tool (housekeeping): no run row."""
+    from celery import current_app
+
+    from worker.policy import ToolTask
+
+    task = current_app.tasks.get(name)
+    return task is not None and not isinstance(task, ToolTask)
+
+
 @signals.after_task_publish.connect
 def record_published(
     sender: str | None = None,
@@ -58,7 +68,7 @@ def record_published(
     row when it starts the run.
     """
     headers = headers or {}
-    if not sender or "." not in sender or headers.get("retries"):
+    if not sender or "." not in sender or headers.get("retries") or _internal(sender):
         return
     kwargs = body[1] if isinstance(body, list | tuple) and len(body) > 1 else None
     try:
