@@ -1,7 +1,8 @@
 """The one place queues are declared: each queue and the tool-name prefixes routed to it.
 
-Everything else — Celery's routes, `fleet up`'s workers, docker compose,
-Kubernetes manifests, the catalog — derives from :data:`QUEUES`.
+Celery's routes, `fleet up`'s workers and the catalog derive from
+:data:`QUEUES`; docker-compose.yml and deploy/ are checked against it by
+tests/test_deploy.py.
 """
 
 from __future__ import annotations
