@@ -215,6 +215,24 @@ def wait_final(run_id: str, timeout: float = 30.0) -> dict[str, Any]:
     )
 
 
+def call_tool(client: Any, tool: str, params: dict[str, Any], timeout: float = 20) -> dict:
+    """Call a tool through the worker and wait for its result."""
+    return client.call(tool, params).get(timeout=timeout)
+
+
+def call_dead(client: Any, tool: str, params: dict[str, Any], error: type) -> dict[str, Any]:
+    """Call a tool that must fail with ``error``; its ledger row, dead with a letter."""
+    import pytest
+
+    run = client.call(tool, params)
+    with pytest.raises(error):
+        run.get(timeout=20)
+    row = wait_final(run.id)
+    assert row["status"] == "dead"
+    assert letters_of(run.id)
+    return row
+
+
 def letters_of(run_id: str) -> list[dict[str, Any]]:
     """Dead letters (any state) of one run."""
     return [letter for letter in ledger.list_letters(limit=1000) if letter["run_id"] == run_id]

@@ -6,22 +6,18 @@ import itertools
 
 import pytest
 
-from tests.support import letters_of, wait_final, wait_for
+from tests.support import call_dead, call_tool, wait_final, wait_for
 from worker.errors import BadParams, NotFound, RateLimited, Unauthorized
 
 pytestmark = pytest.mark.usefixtures("fleet_worker")
 ISSUES = r"^/repos/octo/hello/issues$"
 
 
-def call(client, tool: str, params: dict, timeout: float = 20) -> dict:
-    return client.call(tool, params).get(timeout=timeout)
-
-
 # ---- every tool, happy path ---------------------------------------------------------
 
 
 def test_search_repositories_returns_a_page_and_the_total(client, sim):
-    result = call(client, "github.search_repositories", {"query": "hello", "limit": 2})
+    result = call_tool(client, "github.search_repositories", {"query": "hello", "limit": 2})
 
     assert result["count"] == 2
     assert result["total_count"] == 3
@@ -31,7 +27,7 @@ def test_search_repositories_returns_a_page_and_the_total(client, sim):
 
 
 def test_get_repository(client, sim):
-    repo = call(client, "github.get_repository", {"repo": "octo/hello"})
+    repo = call_tool(client, "github.get_repository", {"repo": "octo/hello"})
 
     assert (repo["full_name"], repo["default_branch"], repo["language"]) == (
         "octo/hello",
@@ -42,7 +38,7 @@ def test_get_repository(client, sim):
 
 
 def test_list_commits_filters_by_author(client, sim):
-    result = call(client, "github.list_commits", {"repo": "octo/hello", "author": "alice"})
+    result = call_tool(client, "github.list_commits", {"repo": "octo/hello", "author": "alice"})
 
     assert result["count"] == 2
     assert {c["author"] for c in result["items"]} == {"alice"}
@@ -51,7 +47,7 @@ def test_list_commits_filters_by_author(client, sim):
 
 
 def test_create_issue_then_list_it_by_label(client, sim):
-    created = call(
+    created = call_tool(
         client,
         "github.create_issue",
         {
@@ -63,7 +59,7 @@ def test_create_issue_then_list_it_by_label(client, sim):
         },
     )
 
-    listed = call(client, "github.list_issues", {"repo": "octo/hello", "labels": ["bug"]})
+    listed = call_tool(client, "github.list_issues", {"repo": "octo/hello", "labels": ["bug"]})
 
     assert created["title"] == "Agent found a bug"
     assert created["assignees"] == ["alice"]
@@ -72,7 +68,7 @@ def test_create_issue_then_list_it_by_label(client, sim):
 
 
 def test_comment_on_issue(client, sim):
-    comment = call(
+    comment = call_tool(
         client, "github.comment_on_issue", {"repo": "octo/hello", "number": 1, "body": "Seen it"}
     )
 
@@ -83,9 +79,9 @@ def test_comment_on_issue(client, sim):
 
 
 def test_list_pull_requests_and_get_one_with_its_files(client, sim):
-    pulls = call(client, "github.list_pull_requests", {"repo": "octo/hello", "state": "all"})
+    pulls = call_tool(client, "github.list_pull_requests", {"repo": "octo/hello", "state": "all"})
     listing_requests = len(sim.requests(provider="github"))
-    pull = call(client, "github.get_pull_request", {"repo": "octo/hello", "number": 8})
+    pull = call_tool(client, "github.get_pull_request", {"repo": "octo/hello", "number": 8})
 
     assert {p["number"] for p in pulls["items"]} == {8, 9, 10}
     assert listing_requests == 1
@@ -96,7 +92,7 @@ def test_list_pull_requests_and_get_one_with_its_files(client, sim):
 
 
 def test_create_pr_review_with_a_line_comment(client, sim):
-    review = call(
+    review = call_tool(
         client,
         "github.create_pr_review",
         {
@@ -119,20 +115,10 @@ def test_create_pr_review_with_a_line_comment(client, sim):
 # ---- errors, retries, rate limits -----------------------------------------------------
 
 
-def _dead(client, tool: str, params: dict, error: type) -> dict:
-    run = client.call(tool, params)
-    with pytest.raises(error):
-        run.get(timeout=20)
-    row = wait_final(run.id)
-    assert row["status"] == "dead"
-    assert letters_of(run.id)
-    return row
-
-
 def test_401_is_unauthorized_after_one_attempt(client, sim):
     sim.inject("github", path=r"^/repos/octo/hello$", unauthorized=True, times=None)
 
-    row = _dead(client, "github.get_repository", {"repo": "octo/hello"}, Unauthorized)
+    row = call_dead(client, "github.get_repository", {"repo": "octo/hello"}, Unauthorized)
 
     assert row["attempts"] == 1
     assert row["error"]["provider_status"] == 401
@@ -140,7 +126,7 @@ def test_401_is_unauthorized_after_one_attempt(client, sim):
 
 
 def test_404_is_not_found_after_one_attempt(client, sim):
-    row = _dead(client, "github.get_repository", {"repo": "octo/missing"}, NotFound)
+    row = call_dead(client, "github.get_repository", {"repo": "octo/missing"}, NotFound)
 
     assert row["attempts"] == 1
     assert row["error"]["provider_status"] == 404
@@ -158,7 +144,7 @@ def test_422_is_bad_params_with_the_validation_errors(client, sim):
         },
     )
 
-    row = _dead(client, "github.create_issue", {"repo": "octo/hello", "title": "x"}, BadParams)
+    row = call_dead(client, "github.create_issue", {"repo": "octo/hello", "title": "x"}, BadParams)
 
     assert row["attempts"] == 1
     assert "title missing_field" in row["error"]["message"]
@@ -169,7 +155,7 @@ def test_429_retry_after_is_honoured_and_the_worker_stays_free(client, sim):
 
     slow = client.call("github.create_issue", {"repo": "octo/hello", "title": "later"})
     wait_for(lambda: sim.requests(provider="github", method="POST", path=ISSUES), what="429")
-    quick = call(client, "github.get_repository", {"repo": "octo/widgets"})
+    quick = call_tool(client, "github.get_repository", {"repo": "octo/widgets"})
     created = slow.get(timeout=30)
 
     first, second = sim.requests(provider="github", method="POST", path=ISSUES)
@@ -212,7 +198,7 @@ def test_secondary_rate_limit_is_rate_limited_with_its_retry_after(client, sim):
 def test_5xx_then_success(client, sim):
     sim.inject("github", path=r"^/repos/octo/hello/pulls$", status=502)
 
-    result = call(client, "github.list_pull_requests", {"repo": "octo/hello"})
+    result = call_tool(client, "github.list_pull_requests", {"repo": "octo/hello"})
 
     assert result["count"] == 2
     assert [r["status"] for r in sim.requests(provider="github", path=r"/pulls$")] == [502, 200]
@@ -222,7 +208,7 @@ def test_pagination_walks_every_issue_exactly_once_across_pages(client, sim):
     seen, cursor, pages = [], None, 0
     while True:
         params = {"repo": "octo/hello", "state": "all", "limit": 3}
-        result = call(client, "github.list_issues", {**params, "cursor": cursor})
+        result = call_tool(client, "github.list_issues", {**params, "cursor": cursor})
         seen += [issue["number"] for issue in result["items"]]
         pages += 1
         cursor = result["next_cursor"]
@@ -254,7 +240,9 @@ def test_malformed_params_never_reach_github(client, sim, tool, params, complain
 
 
 def test_a_cursor_from_elsewhere_is_bad_params(client, sim):
-    row = _dead(client, "github.list_commits", {"repo": "octo/hello", "cursor": "%%%"}, BadParams)
+    row = call_dead(
+        client, "github.list_commits", {"repo": "octo/hello", "cursor": "%%%"}, BadParams
+    )
 
     assert "not a cursor this tool returned" in row["error"]["message"]
     assert sim.requests(provider="github") == []

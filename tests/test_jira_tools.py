@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from simulator.jql import BoolOp, Clause, parse
 from tasks.jira import SearchIssues, build_jql, jql_string, make_client, map_error
 from tests.conftest import JIRA_SECRET
-from tests.support import letters_of, wait_final, wait_for
+from tests.support import call_tool, letters_of, wait_final, wait_for
 from worker import ledger
 from worker.errors import (
     BadParams,
@@ -35,12 +35,8 @@ SEARCH = r"^/rest/api/2/search$"
 ORDER = "ORDER BY updated DESC, key ASC"
 
 
-def call(client, tool: str, params: dict, timeout: float = 20) -> dict:
-    return client.call(tool, params).get(timeout=timeout)
-
-
 def search(client, **params) -> dict:
-    return call(client, "jira.search_issues", params)
+    return call_tool(client, "jira.search_issues", params)
 
 
 def jql_sent(sim) -> str:
@@ -52,8 +48,8 @@ def jql_sent(sim) -> str:
 
 
 def test_list_projects_pages_through_every_project(client, sim):
-    first = call(client, "jira.list_projects", {"limit": 1})
-    second = call(client, "jira.list_projects", {"limit": 1, "cursor": first["next_cursor"]})
+    first = call_tool(client, "jira.list_projects", {"limit": 1})
+    second = call_tool(client, "jira.list_projects", {"limit": 1, "cursor": first["next_cursor"]})
 
     assert first["items"] == [{"key": "DEMO", "name": "Demo Project", "id": "10000"}]
     assert [p["key"] for p in second["items"]] == ["OPS"]
@@ -62,7 +58,7 @@ def test_list_projects_pages_through_every_project(client, sim):
 
 def test_find_project_exact_name_in_any_case_then_contains(client, sim):
     exact = client.call("jira.find_project", {"name": "demo PROJECT"})
-    partial = call(client, "jira.find_project", {"name": "operat"})
+    partial = call_tool(client, "jira.find_project", {"name": "operat"})
 
     assert exact.get(timeout=20)["key"] == "DEMO"
     assert partial == {"key": "OPS", "name": "Operations", "id": "10001"}
@@ -72,7 +68,7 @@ def test_find_project_exact_name_in_any_case_then_contains(client, sim):
 
 def test_find_project_unknown_name_is_not_found_listing_close_names(client, sim):
     with pytest.raises(NotFound, match=r"no project named 'Demo Projekt'; close: Demo Project"):
-        call(client, "jira.find_project", {"name": "Demo Projekt"})
+        call_tool(client, "jira.find_project", {"name": "Demo Projekt"})
 
 
 def test_search_issues_by_filters_returns_items_total_and_the_jql_it_ran(client, sim):
@@ -134,7 +130,7 @@ def test_created_issue_is_found_by_search(client, sim):
 
 
 def test_add_comment(client, sim):
-    comment = call(client, "jira.add_comment", {"issue": "DEMO-2", "body": "Seen on staging"})
+    comment = call_tool(client, "jira.add_comment", {"issue": "DEMO-2", "body": "Seen on staging"})
 
     [posted] = sim.requests(provider="jira", method="POST", path=r"/issue/DEMO-2/comment$")
     assert posted["body"] == {"body": "Seen on staging"}
@@ -144,7 +140,7 @@ def test_add_comment(client, sim):
 
 
 def test_transition_by_name_in_any_case_changes_the_status(client, sim):
-    moved = call(
+    moved = call_tool(
         client, "jira.transition_issue", {"issue": "DEMO-1", "transition": "start PROGRESS"}
     )
 
@@ -156,13 +152,13 @@ def test_transition_by_name_in_any_case_changes_the_status(client, sim):
 
 def test_unknown_transition_is_bad_params_listing_the_available_ones(client, sim):
     with pytest.raises(BadParams, match=r"no transition 'Close'; available: Start Progress$"):
-        call(client, "jira.transition_issue", {"issue": "DEMO-1", "transition": "Close"})
+        call_tool(client, "jira.transition_issue", {"issue": "DEMO-1", "transition": "Close"})
 
     assert sim.requests(provider="jira", method="POST") == []
 
 
 def test_list_users(client, sim):
-    result = call(client, "jira.list_users", {"query": "alice"})
+    result = call_tool(client, "jira.list_users", {"query": "alice"})
 
     assert result["items"] == [
         {
@@ -199,7 +195,7 @@ def test_search_pages_follow_next_cursor_until_none_every_issue_once(client, sim
 def test_list_users_pages_every_user_once(client, sim):
     names, cursor = [], None
     while True:
-        result = call(
+        result = call_tool(
             client, "jira.list_users", {"query": "example.com", "limit": 1, "cursor": cursor}
         )
         names += [u["name"] for u in result["items"]]
@@ -274,7 +270,7 @@ def test_429_waits_retry_after_in_the_queue_while_the_worker_serves_others(clien
 
     first = client.call("jira.create_issue", {"project": "OPS", "summary": "Rotate keys"})
     wait_for(lambda: (ledger.get_run(first.id) or {}).get("status") == "retrying")
-    other = call(client, "jira.list_projects", {})
+    other = call_tool(client, "jira.list_projects", {})
     other_done = time.time()
     created = first.get(timeout=20)
 

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.slack_response import SlackResponse
 
 from tests.conftest import SLACK_SECRET
-from tests.support import letters_of, wait_final
+from tests.support import call_dead, call_tool, letters_of, wait_final
 from worker.errors import (
     BadParams,
     Conflict,
@@ -29,25 +29,11 @@ SEED_PUBLIC_CHANNELS = ["general", "random", "engineering", "alerts", "design", 
 THREAD_PARENT = "1700003600.000100"  # "Deploy is failing" in #engineering, 2 replies
 
 
-def call(client, tool: str, params: dict, timeout: float = 20) -> dict:
-    return client.call(tool, params).get(timeout=timeout)
-
-
-def _dead(client, tool: str, params: dict, error: type) -> dict:
-    run = client.call(tool, params)
-    with pytest.raises(error):
-        run.get(timeout=20)
-    row = wait_final(run.id)
-    assert row["status"] == "dead"
-    assert letters_of(run.id)
-    return row
-
-
 def _walk(client, tool: str, params: dict) -> tuple[list[dict], int]:
     """Every item of a list tool, following next_cursor until None; and the page count."""
     items, cursor, pages = [], None, 0
     while True:
-        result = call(client, tool, {**params, "cursor": cursor})
+        result = call_tool(client, tool, {**params, "cursor": cursor})
         assert result["count"] == len(result["items"]) <= params["limit"]
         items += result["items"]
         pages += 1
@@ -63,7 +49,7 @@ def test_posted_message_is_recorded_and_visible_in_the_channel_history(client, s
     run = client.call("slack.post_message", {"channel": "C0002", "text": "Build 42 is green"})
     posted = run.get(timeout=20)
 
-    history = call(client, "slack.get_channel_history", {"channel": "C0002"})
+    history = call_tool(client, "slack.get_channel_history", {"channel": "C0002"})
 
     assert (posted["channel"], posted["text"]) == ("C0002", "Build 42 is green")
     assert "thread_ts" not in posted
@@ -79,12 +65,12 @@ def test_posted_message_is_recorded_and_visible_in_the_channel_history(client, s
 def test_post_blocks_by_channel_name_into_a_thread(client, sim):
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Fixed* for real"}}]
 
-    posted = call(
+    posted = call_tool(
         client,
         "slack.post_message",
         {"channel": "#engineering", "text": "Fixed", "blocks": blocks, "thread_ts": THREAD_PARENT},
     )
-    history = call(client, "slack.get_channel_history", {"channel": "C0003"})
+    history = call_tool(client, "slack.get_channel_history", {"channel": "C0003"})
 
     assert (posted["channel"], posted["thread_ts"]) == ("C0003", THREAD_PARENT)
     # Replies stay out of the history; the parent counts them.
@@ -96,7 +82,7 @@ def test_post_blocks_by_channel_name_into_a_thread(client, sim):
 
 
 def test_list_channels_leaves_archived_and_private_out_by_default(client, sim):
-    result = call(client, "slack.list_channels", {})
+    result = call_tool(client, "slack.list_channels", {})
 
     assert [c["name"] for c in result["items"]] == SEED_PUBLIC_CHANNELS
     assert result["items"][0] == {
@@ -112,7 +98,7 @@ def test_list_channels_leaves_archived_and_private_out_by_default(client, sim):
 
 
 def test_list_channels_with_archived_and_private_ones(client, sim):
-    result = call(
+    result = call_tool(
         client,
         "slack.list_channels",
         {"types": "public_channel,private_channel", "exclude_archived": False},
@@ -125,9 +111,9 @@ def test_list_channels_with_archived_and_private_ones(client, sim):
 
 
 def test_created_channel_is_then_listed(client, sim):
-    created = call(client, "slack.create_channel", {"name": "incident-7"})
+    created = call_tool(client, "slack.create_channel", {"name": "incident-7"})
 
-    listed = call(client, "slack.list_channels", {"limit": 100})
+    listed = call_tool(client, "slack.list_channels", {"limit": 100})
 
     assert created["name"] == "incident-7"
     assert (created["is_private"], created["is_archived"]) == (False, False)
@@ -135,10 +121,10 @@ def test_created_channel_is_then_listed(client, sim):
 
 
 def test_created_private_channel_is_listed_only_with_private_types(client, sim):
-    created = call(client, "slack.create_channel", {"name": "war_room", "is_private": True})
+    created = call_tool(client, "slack.create_channel", {"name": "war_room", "is_private": True})
 
-    public = call(client, "slack.list_channels", {})
-    private = call(client, "slack.list_channels", {"types": "private_channel"})
+    public = call_tool(client, "slack.list_channels", {})
+    private = call_tool(client, "slack.list_channels", {"types": "private_channel"})
 
     assert created["is_private"] is True
     assert created["id"] not in [c["id"] for c in public["items"]]
@@ -146,7 +132,7 @@ def test_created_private_channel_is_listed_only_with_private_types(client, sim):
 
 
 def test_get_user_info(client, sim):
-    user = call(client, "slack.get_user_info", {"user": "U0001"})
+    user = call_tool(client, "slack.get_user_info", {"user": "U0001"})
 
     assert user == {
         "id": "U0001",
@@ -172,7 +158,7 @@ def test_list_users_walks_every_user_exactly_once_across_pages(client, sim):
 
 def test_channel_history_pages_newest_first_and_filters_by_oldest(client, sim):
     messages, pages = _walk(client, "slack.get_channel_history", {"channel": "C0001", "limit": 3})
-    recent = call(
+    recent = call_tool(
         client, "slack.get_channel_history", {"channel": "C0001", "oldest": messages[2]["ts"]}
     )
 
@@ -188,7 +174,7 @@ def test_channel_history_pages_newest_first_and_filters_by_oldest(client, sim):
 def test_unauthorized_is_a_dead_letter_after_exactly_one_attempt(client, sim):
     sim.inject("slack", path="chat.postMessage", unauthorized=True, times=None)
 
-    row = _dead(client, "slack.post_message", {"channel": "C0001", "text": "hi"}, Unauthorized)
+    row = call_dead(client, "slack.post_message", {"channel": "C0001", "text": "hi"}, Unauthorized)
 
     assert row["attempts"] == 1
     assert (row["error"]["code"], row["error"]["provider_status"]) == ("invalid_auth", 200)
@@ -208,7 +194,7 @@ def test_unauthorized_is_a_dead_letter_after_exactly_one_attempt(client, sim):
     ],
 )
 def test_missing_things_are_not_found_after_one_attempt(client, sim, tool, params, code):
-    row = _dead(client, tool, params, NotFound)
+    row = call_dead(client, tool, params, NotFound)
 
     assert (row["attempts"], row["error"]["code"]) == (1, code)
     assert len(sim.requests(provider="slack")) == 1
@@ -226,7 +212,7 @@ def test_invalid_blocks_from_slack_is_bad_params_with_slacks_explanation(client,
         },
     )
 
-    row = _dead(
+    row = call_dead(
         client,
         "slack.post_message",
         {"channel": "C0001", "blocks": [{"type": "section"}]},
@@ -238,13 +224,13 @@ def test_invalid_blocks_from_slack_is_bad_params_with_slacks_explanation(client,
 
 
 def test_a_cursor_slack_does_not_know_is_bad_params(client, sim):
-    row = _dead(client, "slack.list_users", {"cursor": "bm9wZTpub3BlCg=="}, BadParams)
+    row = call_dead(client, "slack.list_users", {"cursor": "bm9wZTpub3BlCg=="}, BadParams)
 
     assert (row["attempts"], row["error"]["code"]) == (1, "invalid_cursor")
 
 
 def test_a_taken_channel_name_is_a_conflict(client, sim):
-    row = _dead(client, "slack.create_channel", {"name": "general"}, Conflict)
+    row = call_dead(client, "slack.create_channel", {"name": "general"}, Conflict)
 
     assert (row["attempts"], row["error"]["code"]) == (1, "name_taken")
 
@@ -253,7 +239,7 @@ def test_429_retry_after_is_honoured_and_the_worker_stays_free(client, sim):
     sim.inject("slack", path="chat.postMessage", status=429, retry_after=2, times=1)
 
     slow = client.call("slack.post_message", {"channel": "C0001", "text": "later"})
-    quick = call(client, "slack.get_user_info", {"user": "U0002"})
+    quick = call_tool(client, "slack.get_user_info", {"user": "U0002"})
     posted = slow.get(timeout=30)
 
     first, second = sim.requests(provider="slack", path="chat.postMessage")
