@@ -8,10 +8,11 @@ the page number and size.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import requests
@@ -37,6 +38,8 @@ from worker.tool import Provider, params_config
 REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minute
 PATCH_CHARS = 4000
+RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
+RECONCILE_SCAN = 100
 READ = ["github:{credential}"]
 WRITE = ["github:{credential}", "github-write:{credential}"]
 
@@ -243,7 +246,18 @@ def list_issues(gh: Github, p: ListIssues) -> dict[str, Any]:
     )
 
 
-@provider.tool("github.create_issue", writes=True, scopes=WRITE)
+def _created_issue(gh: Github, p: CreateIssue, since: datetime) -> dict[str, Any] | None:
+    """The issue an earlier attempt of this run opened, if its answer was lost."""
+    me = gh.get_user().login
+    window = since - RECONCILE_SLACK
+    issues = gh.get_repo(p.repo).get_issues(state="all", creator=me, since=window)
+    for issue in itertools.islice(issues, RECONCILE_SCAN):
+        if issue.title == p.title and issue.created_at >= window:
+            return _issue_summary(issue)
+    return None
+
+
+@provider.tool("github.create_issue", writes=True, scopes=WRITE, reconcile=_created_issue)
 def create_issue(gh: Github, p: CreateIssue) -> dict[str, Any]:
     """Open an issue with a title, body, labels and assignees."""
     issue = gh.get_repo(p.repo).create_issue(

@@ -28,6 +28,7 @@ from worker.tool import Provider, params_config
 PROJECT_KEY = r"^[A-Z][A-Z0-9_]+$"
 ISSUE_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"
 ERROR_CHARS = 300
+RECONCILE_SCAN = 50
 READ = ["jira:{credential}"]
 WRITE = ["jira:{credential}", "jira-write:{credential}"]
 # Dropped connections, timeouts and bodies cut mid-way: the provider, not the call, failed.
@@ -274,7 +275,26 @@ def search_issues(jira: JIRA, p: SearchIssues) -> dict[str, Any]:
     return {**page(items, next_cursor), "total": total, "jql": jql}
 
 
-@provider.tool("jira.create_issue", writes=True, scopes=WRITE)
+def _issue_ref(jira: JIRA, issue: Any) -> dict[str, Any]:
+    return {"key": issue.key, "id": issue.id, "url": f"{jira.server_url}/browse/{issue.key}"}
+
+
+def _created_issue(jira: JIRA, p: CreateIssue, since: datetime) -> dict[str, Any] | None:
+    """The issue an earlier attempt of this run created, if its answer was lost:
+    ours (reporter), in the project, created since a minute before the run began,
+    with the same summary."""
+    minutes = int((datetime.now(UTC) - since).total_seconds() // 60) + 2
+    jql = (
+        f"project = {jql_string(p.project)} AND reporter = currentUser()"
+        f' AND created >= "-{minutes}m" ORDER BY created DESC'
+    )
+    for issue in jira.search_issues(jql, maxResults=RECONCILE_SCAN, fields="summary"):
+        if issue.fields.summary == p.summary:
+            return _issue_ref(jira, issue)
+    return None
+
+
+@provider.tool("jira.create_issue", writes=True, scopes=WRITE, reconcile=_created_issue)
 def create_issue(jira: JIRA, p: CreateIssue) -> dict[str, Any]:
     """Create an issue in a project (type, priority, labels, components by name)."""
     # By key and by name: one POST, no project or issue-type lookups by the library.
@@ -292,7 +312,7 @@ def create_issue(jira: JIRA, p: CreateIssue) -> dict[str, Any]:
     if p.components:
         fields["components"] = [{"name": name} for name in p.components]
     issue = jira.create_issue(fields=fields, prefetch=False)
-    return {"key": issue.key, "id": issue.id, "url": f"{jira.server_url}/browse/{issue.key}"}
+    return _issue_ref(jira, issue)
 
 
 @provider.tool("jira.add_comment", writes=True, scopes=WRITE)

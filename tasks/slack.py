@@ -10,6 +10,7 @@ tools fetch one page per call and pass Slack's own cursor through.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from decimal import Decimal
 from http.client import HTTPException
 from typing import Any
@@ -41,6 +42,8 @@ CHANNEL_ID = r"[CGD][A-Z0-9]{2,20}"
 CHANNEL_NAME = r"[a-z0-9_-]*[a-z0-9][a-z0-9_-]*"
 TS = r"^\d{1,10}\.\d{1,6}$"
 READ = ["slack:{credential}"]
+RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
+RECONCILE_SCAN = 100
 RATE_LIMITED_WAIT = 1.0  # "rate_limited" (HTTP 200, no header): Slack's ~1 msg/s per channel
 
 UNAUTHORIZED = {
@@ -206,14 +209,42 @@ class GetChannelHistory(PageParams):
 # ---- tools ----------------------------------------------------------------
 
 
+def _posted_message(slack: WebClient, p: PostMessage, since: datetime) -> dict[str, Any] | None:
+    """The message an earlier attempt of this run posted, if its answer was lost.
+
+    Looked up by the bot's own user, the text and the thread, from a minute
+    before the run started. History needs a channel id, and a blocks-only
+    message has no text to match: those are posted again.
+    """
+    if not p.text or not re.fullmatch(CHANNEL_ID, p.channel):
+        return None
+    me = slack.auth_test().data.get("user_id")
+    oldest = f"{(since - RECONCILE_SLACK).timestamp():.6f}"
+    if p.thread_ts:
+        found = slack.conversations_replies(
+            channel=p.channel, ts=p.thread_ts, oldest=oldest, limit=RECONCILE_SCAN
+        )
+    else:
+        found = slack.conversations_history(channel=p.channel, oldest=oldest, limit=RECONCILE_SCAN)
+    for message in found.data.get("messages", []):
+        mine = message.get("user") == me and message.get("text") == p.text
+        if mine and message.get("thread_ts") == p.thread_ts and message["ts"] != p.thread_ts:
+            result = {"channel": p.channel, "ts": message["ts"], "text": message["text"]}
+            return result | _present(thread_ts=message.get("thread_ts"))
+    return None
+
+
 @provider.tool(
-    "slack.post_message", writes=True, scopes=["slack:{credential}", "slack-channel:{channel}"]
+    "slack.post_message",
+    writes=True,
+    scopes=["slack:{credential}", "slack-channel:{channel}"],
+    reconcile=_posted_message,
 )
 def post_message(slack: WebClient, p: PostMessage) -> dict[str, Any]:
     """Post a message (text and/or Block Kit blocks) to a channel, optionally in a thread.
 
-    Not idempotent: Slack has no idempotency key, so a retry after a lost
-    response can post twice.
+    Slack has no idempotency key: a retry after a lost response first looks
+    for the message it may already have posted (see ``_posted_message``).
     """
     args = _present(channel=p.channel, text=p.text, blocks=p.blocks, thread_ts=p.thread_ts)
     data = slack.chat_postMessage(**args).data

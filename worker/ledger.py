@@ -64,6 +64,7 @@ class Begun:
     attempts: int
     parks: int
     redeliveries: int
+    started_at: datetime | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     holder: Holder | None = None
@@ -158,7 +159,7 @@ _BEGIN = text(
         -- found `running`: the execution that set it never finished (its worker died)
         redeliveries = r.redeliveries + CASE WHEN r.status = 'running' THEN 1 ELSE 0 END
     WHERE r.status NOT IN ('succeeded', 'dead')
-    RETURNING attempts, parks, redeliveries
+    RETURNING attempts, parks, redeliveries, started_at
     """
 ).bindparams(bindparam("params", type_=JSONB))
 
@@ -175,11 +176,17 @@ def _begin(conn: Connection, ref: RunRef) -> Begun:
         },
     ).first()
     if row is not None:
-        return Begun(None, row.attempts, row.parks, row.redeliveries, holder=holder)
+        return Begun(None, row.attempts, row.parks, row.redeliveries, row.started_at, holder=holder)
     # No row returned: the run had already ended. Answer from what was recorded.
     final = conn.execute(select(RUNS).where(RUNS.c.id == ref.run_id)).one()
     return Begun(
-        final.status, final.attempts, final.parks, final.redeliveries, final.result, final.error
+        final.status,
+        final.attempts,
+        final.parks,
+        final.redeliveries,
+        final.started_at,
+        result=final.result,
+        error=final.error,
     )
 
 

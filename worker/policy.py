@@ -29,6 +29,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from celery import Task
@@ -142,7 +143,7 @@ class ToolTask(Task):
         token = _current.set(call)
         try:
             client = self.spec.provider.client(settings, getattr(parsed, "credential", "default"))
-            result = self.spec.func(client, parsed)
+            result = self._reconciled(client, parsed, begun) or self.spec.func(client, parsed)
             error: ToolError | None = None
         except ToolError as exc:
             error, trace = exc, _trace(exc, exc)
@@ -157,6 +158,21 @@ class ToolTask(Task):
         if error is None:
             return outbox.write("succeed", run_id=ref.run_id, result=_jsonable(result))
         self._fail(ref, error, attempt, headers, trace)
+
+    def _reconciled(self, client: Any, parsed: Any, begun: Begun) -> dict[str, Any] | None:
+        """An earlier attempt's write, found instead of written again (see ToolSpec)."""
+        reconcile = self.spec.reconcile
+        if reconcile is None or not (begun.attempts or begun.redeliveries):
+            return None
+        found = reconcile(client, parsed, begun.started_at or datetime.now(UTC))
+        if found is not None:
+            logger.info(
+                "%s[%s]: an earlier attempt's write found; not repeated",
+                self.name,
+                current_call().run_id,
+            )
+            return {**found, "reconciled": True}
+        return None
 
     def _fail(
         self, ref: RunRef, error: ToolError, attempt: int, headers: dict[str, Any], trace: str

@@ -21,6 +21,7 @@ import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +32,8 @@ from worker.settings import Settings
 
 ClientFactory = Callable[[Settings, str], Any]
 ErrorMapper = Callable[[Exception], ToolError]
+# (client, params, since) -> the result of a write an earlier attempt already made, or None
+Reconciler = Callable[[Any, Any, datetime], dict[str, Any] | None]
 TOOLS_PACKAGE = "tasks"
 
 
@@ -50,6 +53,7 @@ class ToolSpec:
     max_attempts: int | None
     backoff_base_seconds: float | None = None
     backoff_cap_seconds: float | None = None
+    reconcile: Reconciler | None = None
 
     @property
     def queue(self) -> str:
@@ -126,8 +130,15 @@ class Provider:
         max_attempts: int | None = None,
         backoff_base_seconds: float | None = None,
         backoff_cap_seconds: float | None = None,
+        reconcile: Reconciler | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Declare ``fn(client, params)`` as the tool ``name``."""
+        """Declare ``fn(client, params)`` as the tool ``name``.
+
+        ``reconcile`` is for writes a provider cannot de-duplicate: before any
+        attempt after the first, it looks for the effect an earlier attempt may
+        have had (its response lost, its worker killed) since the run started,
+        and if found that becomes the result instead of writing again.
+        """
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             spec = ToolSpec(
@@ -143,6 +154,7 @@ class Provider:
                 max_attempts=max_attempts,
                 backoff_base_seconds=backoff_base_seconds,
                 backoff_cap_seconds=backoff_cap_seconds,
+                reconcile=reconcile,
             )
             if name in _CATALOG:
                 raise ValueError(f"tool {name!r} declared twice")
