@@ -7,6 +7,7 @@ loads the app: workers, beat, Flower and agents' own publishers.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import signals
@@ -17,6 +18,8 @@ from worker.queues import queue_for
 from worker.redact import install_log_redaction
 
 logger = logging.getLogger(__name__)
+QUEUED_ROW_BACKOFF_SECONDS = 30.0
+_skip_queued_rows_until = 0.0
 
 
 @signals.worker_init.connect
@@ -67,9 +70,12 @@ def record_published(
     A publisher without ledger access still publishes: the worker writes the
     row when it starts the run.
     """
+    global _skip_queued_rows_until
     headers = headers or {}
     if not sender or "." not in sender or headers.get("retries") or _internal(sender):
         return
+    if time.monotonic() < _skip_queued_rows_until:
+        return  # the ledger just failed here: don't make every publish wait on it
     kwargs = body[1] if isinstance(body, list | tuple) and len(body) > 1 else None
     try:
         ledger.record_queued(
@@ -83,6 +89,9 @@ def record_published(
             )
         )
     except Exception as exc:  # noqa: BLE001 — publishing already succeeded; never fail it
+        # An unreachable database can take the connect timeout (5 s) to fail:
+        # stop trying for a while rather than slow every publish by that much.
+        _skip_queued_rows_until = time.monotonic() + QUEUED_ROW_BACKOFF_SECONDS
         logger.debug("queued row for %s not written: %s", headers.get("id"), exc)
 
 
