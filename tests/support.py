@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from worker import ledger
 
 REPO = Path(__file__).resolve().parent.parent
@@ -222,8 +224,6 @@ def call_tool(client: Any, tool: str, params: dict[str, Any], timeout: float = 2
 
 def call_dead(client: Any, tool: str, params: dict[str, Any], error: type) -> dict[str, Any]:
     """Call a tool that must fail with ``error``; its ledger row, dead with a letter."""
-    import pytest
-
     run = client.call(tool, params)
     with pytest.raises(error):
         run.get(timeout=20)

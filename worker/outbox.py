@@ -78,7 +78,3 @@ def drain(limit: int = 10_000) -> int:
     if applied:
         logger.info("applied %d ledger writes from the outbox", applied)
     return applied
-
-
-def pending() -> int:
-    return int(_redis().llen(OUTBOX_KEY))
