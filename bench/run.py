@@ -173,7 +173,7 @@ def _p(samples: list[float], q: float) -> float:
 
 
 def main() -> None:
-    from worker.db import migrate
+    from worker.ledger.schema import migrate
 
     redis.Redis.from_url(BROKER).flushdb()
     migrate()

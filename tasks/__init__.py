@@ -1,3 +1,9 @@
-"""The tools, one module per provider. Importing this package registers them all."""
+"""The tools: one module per provider, plus ``shared/``, what provider modules share.
 
-from tasks import diagnostics, github, http, jira, slack  # noqa: F401  (registration by import)
+Importing this package imports no provider: the catalog
+(:func:`worker.tools.catalog.catalog`) imports each of
+:data:`PROVIDER_MODULES`, whose ``@provider.tool`` declarations register
+the tools.
+"""
+
+PROVIDER_MODULES = ("tasks.diagnostics", "tasks.github", "tasks.http", "tasks.jira", "tasks.slack")

@@ -21,7 +21,8 @@ from github.GithubObject import NotSet
 from github.PaginatedList import PaginatedList
 from pydantic import BaseModel, ConfigDict, Field
 
-from worker.clients import per_thread, require
+from tasks.shared.clients import per_thread, require
+from tasks.shared.paging import PageParams, decode_cursor, encode_cursor, page
 from worker.errors import (
     BadParams,
     RateLimited,
@@ -30,10 +31,9 @@ from worker.errors import (
     parse_retry_after,
     status_error,
 )
-from worker.paging import PageParams, decode_cursor, encode_cursor, page
-from worker.policy import current_call
 from worker.settings import Settings
-from worker.tool import Provider, params_config
+from worker.tools.catalog import Provider, params_config
+from worker.tools.context import current_call
 
 REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minute

@@ -1,6 +1,6 @@
 """Generic HTTP tools: ``http.request`` and ``webhook.send`` (httpx, SSRF-guarded).
 
-Both are agent-facing, so every URL goes through :class:`worker.safehttp.SafeHttp`.
+Both are agent-facing, so every URL goes through :class:`tasks.shared.safehttp.SafeHttp`.
 Outcomes: 2xx/3xx succeed; 408, 429 and 5xx are retryable (``Retry-After``
 honoured); any other 4xx is fatal. Response bodies are returned up to
 ``FLEET_HTTP_MAX_RESPONSE_BYTES`` (256 KiB by default) with ``truncated``
@@ -19,11 +19,11 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field, model_validator
 
+from tasks.shared.safehttp import Fetched, SafeHttp
 from worker.errors import BadParams, ToolError, Unavailable, parse_retry_after, status_error
-from worker.policy import current_call
-from worker.safehttp import Fetched, SafeHttp
 from worker.settings import Settings, get_settings
-from worker.tool import Provider, params_config
+from worker.tools.catalog import Provider, params_config
+from worker.tools.context import current_call
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv")

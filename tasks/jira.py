@@ -18,12 +18,12 @@ import requests
 from jira import JIRA, JIRAError
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from worker.clients import per_thread, require
+from tasks.shared.clients import per_thread, require
+from tasks.shared.paging import PageParams, decode_cursor, encode_cursor, page
 from worker.errors import BadParams, Fatal, NotFound, ToolError, Unavailable, status_error
 from worker.errors import parse_retry_after as retry_after_of
-from worker.paging import PageParams, decode_cursor, encode_cursor, page
 from worker.settings import Settings
-from worker.tool import Provider, params_config
+from worker.tools.catalog import Provider, params_config
 
 PROJECT_KEY = r"^[A-Z][A-Z0-9_]+$"
 ISSUE_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"

@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field, model_validator
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from worker.clients import per_thread, require
+from tasks.shared.clients import per_thread, require
+from tasks.shared.paging import PageParams, page
 from worker.errors import (
     BadParams,
     Conflict,
@@ -33,9 +34,8 @@ from worker.errors import (
     parse_retry_after,
     status_error,
 )
-from worker.paging import PageParams, page
 from worker.settings import Settings
-from worker.tool import Provider, params_config
+from worker.tools.catalog import Provider, params_config
 
 CHANNEL_ID = r"[CGD][A-Z0-9]{2,20}"
 # Slack's rule: lowercase letters, digits, "-" and "_", at least one letter or digit.

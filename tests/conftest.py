@@ -68,7 +68,7 @@ def ledger_db() -> str:
 
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
-    from worker.db import migrate
+    from worker.ledger.schema import migrate
 
     migrate()
     return TEST_ENV["FLEET_DATABASE_URL"]

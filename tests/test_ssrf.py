@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
+from tasks.shared.safehttp import SafeHttp, forbidden_reason, resolve_checked
 from tests.support import Reply, wait_final
 from worker.errors import Forbidden, NotFound
-from worker.safehttp import SafeHttp, forbidden_reason, resolve_checked
 
 FORBIDDEN_ADDRESSES = {
     "127.0.0.1": "loopback",

@@ -12,8 +12,8 @@ from tests.conftest import REDIS_HOST
 from tests.support import Reply, WorkerProcess, letters_of, wait_final, wait_for
 from worker import ledger
 from worker.client import FleetClient
-from worker.db import engine
-from worker.models import ToolRun
+from worker.ledger.db import engine
+from worker.ledger.models import ToolRun
 from worker.settings import get_settings
 
 # A broker db of its own with a short visibility timeout: the message of a

@@ -1,6 +1,8 @@
-"""The Celery app: queues, routes, serialization, acknowledgements, events.
+"""The Celery app — wiring only: settings → app, queues, transport, tasks, signals.
 
 Importable as ``worker.app:app`` (so ``celery -A worker.app ...`` works).
+The app registers a task per catalog entry when it is finalized (a worker
+does so before it consumes), the housekeeping tasks, and the signal handlers.
 Choices, and why:
 
 - JSON only, both ways: a pickle message is refused, never executed.
@@ -25,9 +27,15 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
-from worker import errors  # noqa: F401  (so callers rebuild the fleet's own exception classes)
+from worker import (
+    errors,  # noqa: F401  (so callers rebuild the fleet's own exception classes)
+    housekeeping,
+    signals,
+)
 from worker.queues import DEFAULT_QUEUE, QUEUES, queue_for
 from worker.settings import get_settings
+from worker.tools.catalog import catalog
+from worker.tools.policy import tool_task
 
 
 def route_by_prefix(name: str, args: Any, kwargs: Any, options: Any, **_: Any) -> dict[str, str]:
@@ -41,8 +49,8 @@ def create_app() -> Celery:
     celery_app.conf.update(
         broker_url=settings.broker_url,
         # The transport subclass keeps raw garbage pushed onto a queue as a dead
-        # letter instead of letting it crash the worker (see worker.transport).
-        broker_transport="worker.transport:Transport",
+        # letter instead of letting it crash the worker (see worker.broker.transport).
+        broker_transport="worker.broker.transport:Transport",
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_seconds,
             # kombu sweeps for messages of dead workers every interval x throttle
@@ -73,13 +81,22 @@ def create_app() -> Celery:
         task_send_sent_event=True,
         worker_send_task_events=True,
         worker_prefetch_multiplier=1,
-        worker_consumer="worker.intake:FleetConsumer",
+        worker_consumer="worker.broker.intake:FleetConsumer",
         worker_hijack_root_logger=True,
         worker_redirect_stdouts_level="INFO",
         beat_schedule=_beat_schedule(),
-        include=["tasks"],
     )
+    for name, func in housekeeping.TASKS.items():
+        celery_app.task(name=name, ignore_result=True, shared=False)(func)
+    celery_app.on_after_finalize.connect(register_tools, weak=False)
+    signals.connect()
     return celery_app
+
+
+def register_tools(sender: Celery, **_: Any) -> None:
+    """Register the Celery task of every catalog entry (when the app is finalized)."""
+    for spec in catalog().values():
+        sender.register_task(tool_task(spec))
 
 
 def _beat_schedule() -> dict[str, Any]:
@@ -89,6 +106,3 @@ def _beat_schedule() -> dict[str, Any]:
 
 
 app = create_app()
-
-# Registered in every process that loads the app (workers, beat, publishers).
-from worker import housekeeping, signals  # noqa: E402, F401

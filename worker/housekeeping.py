@@ -1,12 +1,21 @@
-"""The fleet's own periodic tasks (routed to the ``syncs`` queue by their ``fleet.`` prefix)."""
+"""The fleet's own periodic tasks (routed to the ``syncs`` queue by their ``fleet.`` prefix).
+
+Plain functions: the app registers each as a Celery task wherever it loads
+(workers, beat, publishers), so every process knows these are housekeeping,
+not tool calls, and writes no run rows for them.
+"""
 
 from __future__ import annotations
 
-from worker import outbox
-from worker.app import app
+from collections.abc import Callable
+from typing import Any
+
+from worker.ledger import outbox
 
 
-@app.task(name="fleet.drain_outbox", ignore_result=True)
 def drain_outbox() -> int:
     """Apply ledger writes kept in Redis while Postgres was unavailable."""
     return outbox.drain()
+
+
+TASKS: dict[str, Callable[..., Any]] = {"fleet.drain_outbox": drain_outbox}

@@ -1,7 +1,8 @@
 """Celery signal handlers: process lifecycle, log redaction, ``queued`` rows.
 
-Connected on import of :mod:`worker.app`, so they hold in every process that
-loads the app: workers, beat, Flower and agents' own publishers.
+:func:`connect` is called when the app is created (:func:`worker.app.create_app`),
+so they hold in every process that loads the app: workers, beat, Flower and
+agents' own publishers.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 
 from celery import signals
 
-from worker import db, ledger
-from worker.ledger import RunRef
+from worker import housekeeping, ledger
+from worker.ledger import RunRef, db, outbox, schema
 from worker.queues import queue_for
 from worker.redact import install_log_redaction
 
@@ -22,41 +23,43 @@ QUEUED_ROW_BACKOFF_SECONDS = 30.0
 _skip_queued_rows_until = 0.0
 
 
-@signals.worker_init.connect
+def connect() -> None:
+    """Connect every handler below (idempotent: each has a dispatch uid)."""
+    for signal, handler in (
+        (signals.worker_init, refuse_unmigrated_database),
+        (signals.worker_process_init, fresh_engine_in_child),
+        (signals.after_setup_logger, redact_logs),
+        (signals.after_setup_task_logger, redact_logs),
+        (signals.after_task_publish, record_published),
+        (signals.worker_ready, drain_outbox_on_start),
+    ):
+        signal.connect(handler, weak=False, dispatch_uid=f"toolfleet.{handler.__name__}")
+
+
 def refuse_unmigrated_database(**_: Any) -> None:
     """A worker on an unmigrated ledger would fail every task: refuse to start instead."""
     try:
-        db.require_migrated()
-    except db.DatabaseNotReady as exc:
+        schema.require_migrated()
+    except schema.DatabaseNotReady as exc:
         logger.critical("%s", exc)
         raise SystemExit(f"toolfleet: {exc}") from None
-    from worker.tool import catalog  # register every tool before consuming
-
-    catalog()
 
 
-@signals.worker_process_init.connect
 def fresh_engine_in_child(**_: Any) -> None:
     db.dispose_after_fork()
 
 
-@signals.after_setup_logger.connect
-@signals.after_setup_task_logger.connect
 def redact_logs(logger: logging.Logger, **_: Any) -> None:
     install_log_redaction(logger)
 
 
-def _internal(name: str) -> bool:
-    """A task this process knows that is not a tool (housekeeping): no run row."""
-    from celery import current_app
-
-    from worker.policy import ToolTask
-
-    task = current_app.tasks.get(name)
-    return task is not None and not isinstance(task, ToolTask)
+def _is_tool_call(name: str | None) -> bool:
+    """Tool calls get run rows; the fleet's housekeeping and Celery's own tasks do not."""
+    if not name or "." not in name:
+        return False
+    return name not in housekeeping.TASKS and not name.startswith("celery.")
 
 
-@signals.after_task_publish.connect
 def record_published(
     sender: str | None = None,
     headers: Any = None,
@@ -72,7 +75,7 @@ def record_published(
     """
     global _skip_queued_rows_until
     headers = headers or {}
-    if not sender or "." not in sender or headers.get("retries") or _internal(sender):
+    if not _is_tool_call(sender) or headers.get("retries"):
         return
     if time.monotonic() < _skip_queued_rows_until:
         return  # the ledger just failed here: don't make every publish wait on it
@@ -95,11 +98,8 @@ def record_published(
         logger.debug("queued row for %s not written: %s", headers.get("id"), exc)
 
 
-@signals.worker_ready.connect
 def drain_outbox_on_start(**_: Any) -> None:
     """Writes kept while Postgres was down are applied as soon as a worker starts."""
-    from worker import outbox
-
     try:
         outbox.drain()
     except Exception:  # the worker must start anyway; beat's drain will retry

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from worker.models import Base
+from worker.ledger.models import Base
 
 config = context.config
 target_metadata = Base.metadata

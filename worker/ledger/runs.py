@@ -1,35 +1,26 @@
-"""The system of record: writes and reads of ``tool_runs`` and ``dead_letters``.
+"""A run's rows in ``tool_runs``: from ``queued`` to final, and the reads of them.
 
-Every write is one short transaction through the process's pooled engine.
-Values are redacted on the way in, so no configured secret reaches a row.
-A database outage surfaces as :class:`LedgerUnavailable`, which the policy
-turns into a park (the message stays in the broker; nothing is lost).
+Every write is one short statement or transaction through the process's
+pooled engine (see :mod:`worker.ledger.db`). Values are redacted on the way
+in, so no configured secret reaches a row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
-from worker.db import engine
-from worker.models import DeadLetter, LetterState, RunStatus, ToolRun
-from worker.redact import redact, redact_json
+from worker.ledger.db import LedgerUnavailable, transaction
+from worker.ledger.models import RunStatus, ToolRun
+from worker.redact import redact_json
 
-T = TypeVar("T")
 RUNS = ToolRun.__table__
-LETTERS = DeadLetter.__table__
-
-
-class LedgerUnavailable(RuntimeError):
-    """Postgres could not be reached; try again later."""
 
 
 @dataclass(frozen=True)
@@ -74,29 +65,7 @@ class Begun:
         return self.final_status is not None
 
 
-@contextmanager
-def _transaction(*, atomic: bool = True) -> Iterator[Connection]:
-    """A connection from the pool; ``atomic=False`` for single statements.
-
-    A single statement runs in autocommit: one round trip instead of three
-    (BEGIN, the statement, COMMIT), on the hottest paths of every run.
-    """
-    try:
-        if atomic:
-            with engine().begin() as conn:
-                yield conn
-        else:
-            with engine().connect() as conn:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
-    except OperationalError as exc:
-        raise LedgerUnavailable(f"ledger unavailable: {redact(str(exc.orig))}") from None
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise LedgerUnavailable(f"ledger connection lost: {redact(str(exc.orig))}") from None
-        raise
-
-
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -105,15 +74,15 @@ def _now() -> datetime:
 
 def record_queued(ref: RunRef) -> None:
     """A run was published: make it visible as ``queued`` (no-op if already known)."""
-    with _transaction(atomic=False) as conn:
+    with transaction(atomic=False) as conn:
         conn.execute(
             pg_insert(RUNS)
-            .values(**_ref_columns(ref), status=RunStatus.QUEUED)
+            .values(**ref_columns(ref), status=RunStatus.QUEUED)
             .on_conflict_do_nothing(index_elements=["id"])
         )
 
 
-def _ref_columns(ref: RunRef) -> dict[str, Any]:
+def ref_columns(ref: RunRef) -> dict[str, Any]:
     return {
         "id": ref.run_id,
         "tool": ref.tool,
@@ -132,7 +101,7 @@ def begin(ref: RunRef) -> Begun:
     for _ in range(3):
         try:
             # Autocommit is enough: the unique key index settles races for a key.
-            with _transaction(atomic=False) as conn:
+            with transaction(atomic=False) as conn:
                 return _begin(conn, ref)
         except IntegrityError:
             continue  # another run claimed the same idempotency key first: look again
@@ -169,7 +138,7 @@ def _begin(conn: Connection, ref: RunRef) -> Begun:
     row = conn.execute(
         _BEGIN,
         {
-            **_ref_columns(ref),
+            **ref_columns(ref),
             "worker": ref.worker,
             "idempotency_key": None if holder else ref.idempotency_key,
             "duplicate_of": holder.run_id if holder else None,
@@ -201,14 +170,14 @@ def _key_holder(conn: Connection, ref: RunRef) -> Holder | None:
     return Holder(found.id, found.status, found.result, found.error) if found else None
 
 
-def _update_run(conn: Connection, run_id: str, **values: Any) -> None:
-    conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(updated_at=_now(), **values))
+def update_run(conn: Connection, run_id: str, **values: Any) -> None:
+    conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(updated_at=now(), **values))
 
 
 def _set(run_id: str, **values: Any) -> None:
     """One autocommitted update of a run's row."""
-    with _transaction(atomic=False) as conn:
-        _update_run(conn, run_id, **values)
+    with transaction(atomic=False) as conn:
+        update_run(conn, run_id, **values)
 
 
 def succeed(run_id: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -220,7 +189,7 @@ def succeed(run_id: str, result: dict[str, Any]) -> dict[str, Any]:
         result=stored,
         error=None,
         attempts=RUNS.c.attempts + 1,
-        finished_at=_now(),
+        finished_at=now(),
         next_attempt_at=None,
     )
     return stored
@@ -233,7 +202,7 @@ def schedule_retry(run_id: str, error: dict[str, Any], countdown: float) -> None
         status=RunStatus.RETRYING,
         error=redact_json(error),
         attempts=RUNS.c.attempts + 1,
-        next_attempt_at=_now() + timedelta(seconds=countdown),
+        next_attempt_at=now() + timedelta(seconds=countdown),
     )
 
 
@@ -243,66 +212,8 @@ def park(run_id: str, countdown: float) -> None:
         run_id,
         status=RunStatus.PARKED,
         parks=RUNS.c.parks + 1,
-        next_attempt_at=_now() + timedelta(seconds=countdown),
+        next_attempt_at=now() + timedelta(seconds=countdown),
     )
-
-
-def bury(
-    ref: RunRef,
-    error: dict[str, Any],
-    *,
-    traceback: str | None = None,
-    headers: dict[str, Any] | None = None,
-    attempted: bool = True,
-    raw_message: str | None = None,
-) -> int:
-    """The run is dead: its row's final state plus a dead letter (returns the letter id)."""
-    with _transaction() as conn:
-        stmt = pg_insert(RUNS).values(
-            **_ref_columns(ref),
-            worker=ref.worker,
-            status=RunStatus.DEAD,
-            error=redact_json(error),
-            attempts=int(attempted),
-            finished_at=_now(),
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["id"],
-                set_={
-                    "status": RunStatus.DEAD,
-                    "error": stmt.excluded.error,
-                    "attempts": RUNS.c.attempts + int(attempted),
-                    "finished_at": _now(),
-                    "updated_at": _now(),
-                    "next_attempt_at": None,
-                },
-            )
-        )
-        return conn.execute(
-            insert(LETTERS)
-            .values(
-                run_id=ref.run_id,
-                tool=ref.tool,
-                queue=ref.queue,
-                params=redact_json(ref.params),
-                headers=redact_json(headers),
-                error=redact_json(error),
-                traceback=redact(traceback) if traceback else None,
-                raw_message=redact(raw_message) if raw_message else None,
-            )
-            .returning(LETTERS.c.id)
-        ).scalar_one()
-
-
-def bury_message(raw_message: str, error: dict[str, Any], *, queue: str | None) -> int:
-    """A message too broken to be a run (not an envelope, not JSON): keep its bytes."""
-    with _transaction() as conn:
-        return conn.execute(
-            insert(LETTERS)
-            .values(queue=queue, error=redact_json(error), raw_message=redact(raw_message))
-            .returning(LETTERS.c.id)
-        ).scalar_one()
 
 
 def copy_outcome(run_id: str, holder: Holder) -> None:
@@ -313,55 +224,16 @@ def copy_outcome(run_id: str, holder: Holder) -> None:
         result=holder.result,
         error=holder.error,
         duplicate_of=holder.run_id,
-        finished_at=_now(),
+        finished_at=now(),
         next_attempt_at=None,
     )
-
-
-# ---- dead-letter workflow -----------------------------------------------------
-
-
-def resolve_letter(
-    letter_id: int,
-    state: LetterState,
-    *,
-    replay: RunRef | None = None,
-    then: Callable[[], T] | None = None,
-) -> T | None:
-    """Mark a dead letter replayed (as ``replay``) or discarded, atomically with ``then``.
-
-    ``then`` (the publish) runs inside the transaction: if it fails, the letter
-    stays ``dead``. The dead run lets go of its idempotency key so the
-    replaying run can claim it: later duplicates follow the newest attempt.
-    """
-    with _transaction() as conn:
-        letter = conn.execute(
-            select(LETTERS).where(LETTERS.c.id == letter_id).with_for_update()
-        ).first()
-        if letter is None:
-            raise LookupError(f"no dead letter {letter_id}")
-        if letter.state != LetterState.DEAD:
-            raise ValueError(f"dead letter {letter_id} is already {letter.state}")
-        if replay is not None and letter.run_id:
-            # The replaying run claims the key when it starts.
-            _update_run(conn, letter.run_id, idempotency_key=None)
-        conn.execute(
-            update(LETTERS)
-            .where(LETTERS.c.id == letter_id)
-            .values(
-                state=state,
-                resolved_at=_now(),
-                replayed_as=replay.run_id if replay else None,
-            )
-        )
-        return then() if then else None
 
 
 # ---- reads ------------------------------------------------------------------
 
 
 def get_run(run_id: str) -> dict[str, Any] | None:
-    with _transaction(atomic=False) as conn:
+    with transaction(atomic=False) as conn:
         row = conn.execute(select(RUNS).where(RUNS.c.id == run_id)).mappings().first()
         return dict(row) if row else None
 
@@ -374,19 +246,5 @@ def list_runs(
         query = query.where(RUNS.c.tool == tool)
     if status:
         query = query.where(RUNS.c.status == status)
-    with _transaction(atomic=False) as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
-def get_letter(letter_id: int) -> dict[str, Any] | None:
-    with _transaction(atomic=False) as conn:
-        row = conn.execute(select(LETTERS).where(LETTERS.c.id == letter_id)).mappings().first()
-        return dict(row) if row else None
-
-
-def list_letters(*, state: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-    query = select(LETTERS).order_by(LETTERS.c.dead_at.desc()).limit(limit)
-    if state:
-        query = query.where(LETTERS.c.state == state)
-    with _transaction(atomic=False) as conn:
+    with transaction(atomic=False) as conn:
         return [dict(row) for row in conn.execute(query).mappings()]

@@ -1,65 +1,26 @@
-"""Postgres plumbing: one pooled engine per process, database creation, migrations.
-
-Celery's own SQLAlchemy result backend opens a connection per result outside
-prefork; the ledger instead keeps one pooled engine per process, created
-lazily and re-created in a forked child (the pid check), never shared
-across a fork.
-"""
+"""The ledger's schema: create the database, migrate it (Alembic), refuse to run unmigrated."""
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from worker.ledger.db import engine
 from worker.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-_lock = threading.Lock()
-_engine: Engine | None = None
-_engine_pid: int | None = None
 
 
 class DatabaseNotReady(RuntimeError):
     """The ledger database is missing or not migrated to the code's schema."""
-
-
-def engine() -> Engine:
-    """This process's engine (pooled; sized for a threads pool)."""
-    global _engine, _engine_pid
-    with _lock:
-        if _engine is None or _engine_pid != os.getpid():
-            settings = get_settings()
-            _engine = create_engine(
-                settings.database_url,
-                pool_size=max(2, min(settings.worker_concurrency, 10)),
-                max_overflow=settings.worker_concurrency,
-                # No pre-ping (a round trip per checkout): a connection found dead
-                # fails its statement, is dropped from the pool, and the policy
-                # parks or keeps the write in the outbox.
-                pool_recycle=1800,
-                connect_args={"connect_timeout": 5},
-            )
-            _engine_pid = os.getpid()
-        return _engine
-
-
-def dispose_after_fork() -> None:
-    """In a forked child: drop the parent's connections without closing its sockets."""
-    global _engine
-    with _lock:
-        if _engine is not None:
-            _engine.dispose(close=False)
-            _engine = None
 
 
 def ensure_database(url: str | None = None) -> bool:

@@ -23,12 +23,10 @@ travels in the ``fleet_not_before`` header and is served in several parks.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -36,38 +34,20 @@ from celery import Task
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from worker import ledger, outbox
-from worker.app import app
+from worker import ledger
 from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, from_dict
-from worker.governor import get_governor
-from worker.ledger import Begun, LedgerUnavailable, RunRef
-from worker.retry import RetryPolicy
+from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
 from worker.settings import get_settings
-from worker.tool import ToolSpec
+from worker.tools.catalog import ToolSpec
+from worker.tools.context import CallContext, calling, current_call
+from worker.tools.governor import get_governor
+from worker.tools.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
 CORRELATION_HEADERS = ("idempotency_key", "agent_task_id", "step_id")
 NOT_BEFORE_HEADER = "fleet_not_before"
 DUPLICATE_PARK_SECONDS = 2.0
-
-
-@dataclass
-class CallContext:
-    """What a running tool may want to know about its own call."""
-
-    run_id: str
-    tool: str
-    attempt: int
-    response_headers: dict[str, str] = field(default_factory=dict)
-
-
-_current: contextvars.ContextVar[CallContext] = contextvars.ContextVar("toolfleet_call")
-
-
-def current_call() -> CallContext:
-    """The call being executed (inside a tool function)."""
-    return _current.get()
 
 
 class ToolTask(Task):
@@ -140,18 +120,17 @@ class ToolTask(Task):
 
         attempt = begun.attempts + 1
         call = CallContext(run_id=ref.run_id, tool=self.name, attempt=attempt)
-        token = _current.set(call)
-        try:
-            client = self.spec.provider.client(settings, getattr(parsed, "credential", "default"))
-            result = self._reconciled(client, parsed, begun) or self.spec.func(client, parsed)
-            error: ToolError | None = None
-        except ToolError as exc:
-            error, trace = exc, _trace(exc, exc)
-        except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
-            error = self.spec.provider.map_error(exc)
-            trace = _trace(exc, error)
-        finally:
-            _current.reset(token)
+        with calling(call):
+            try:
+                credential = getattr(parsed, "credential", "default")
+                client = self.spec.provider.client(settings, credential)
+                result = self._reconciled(client, parsed, begun) or self.spec.func(client, parsed)
+                error: ToolError | None = None
+            except ToolError as exc:
+                error, trace = exc, _trace(exc, exc)
+            except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
+                error = self.spec.provider.map_error(exc)
+                trace = _trace(exc, error)
         get_governor().learn(scopes, call.response_headers)
         get_governor().report(self.spec.provider.name, ok=error is None or not error.retryable)
 
@@ -283,11 +262,11 @@ def _answer(result: dict[str, Any] | None, error: dict[str, Any] | None) -> dict
     return result or {}
 
 
-def register_task(spec: ToolSpec) -> None:
-    """Create and register the Celery task for ``spec``."""
+def tool_task(spec: ToolSpec) -> ToolTask:
+    """The Celery task that runs ``spec`` under the policy (the app registers it)."""
     task_cls = type(
         spec.name,
         (ToolTask,),
         {"name": spec.name, "spec": spec, "__module__": spec.func.__module__},
     )
-    app.register_task(task_cls())
+    return task_cls()

@@ -1,13 +1,13 @@
 """Declaring tools: providers, the ``@provider.tool`` decorator and the catalog.
 
 A tool is a plain function ``fn(client, params) -> dict`` plus a pydantic
-params model (taken from the function's annotation). Declaring it once gives:
-
-- a Celery task of that name, on the queue its name routes to, running under
-  the one tool policy (:class:`worker.policy.ToolTask`);
-- a catalog entry: description, JSON schema, MCP-style annotations, scopes;
-  ``fleet tools`` prints it and exports it as MCP ``tools/list`` or OpenAI
-  function definitions.
+params model (taken from the function's annotation). Declaring it once gives
+a catalog entry: description, JSON schema, MCP-style annotations, scopes;
+``fleet tools`` prints it and exports it as MCP ``tools/list`` or OpenAI
+function definitions. The app turns every entry into a Celery task of that
+name, on the queue its name routes to, running under the one tool policy
+(:class:`worker.tools.policy.ToolTask`). Nothing here imports Celery: an
+agent's client validates params against the catalog without it.
 
 The provider object carries what every tool of a provider shares: how to
 build its SDK client from settings and how to map its SDK's exceptions
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +33,7 @@ ClientFactory = Callable[[Settings, str], Any]
 ErrorMapper = Callable[[Exception], ToolError]
 # (client, params, since) -> the result of a write an earlier attempt already made, or None
 Reconciler = Callable[[Any, Any, datetime], dict[str, Any] | None]
+# The package whose PROVIDER_MODULES declare the tools (imported on first use).
 TOOLS_PACKAGE = "tasks"
 
 
@@ -160,9 +160,6 @@ class Provider:
                 raise ValueError(f"tool {name!r} declared twice")
             _CATALOG[name] = spec
             self.specs.append(spec)
-            from worker.policy import register_task  # late: the policy imports the app
-
-            register_task(spec)
             return func
 
         return register
@@ -183,18 +180,8 @@ def _params_model(func: Callable[..., Any]) -> type[BaseModel]:
     return model
 
 
-def markdown_table(specs: list[ToolSpec]) -> str:
-    """The README's tool list, generated from the catalog."""
-    lines = ["| tool | queue | access | what it does | example params |", "|---|---|---|---|---|"]
-    for spec in specs:
-        access = "write" if spec.writes else "read"
-        summary = spec.description.splitlines()[0]
-        example = json.dumps(spec.example(), separators=(", ", ": "))
-        lines.append(f"| `{spec.name}` | {spec.queue} | {access} | {summary} | `{example}` |")
-    return "\n".join(lines)
-
-
 def catalog() -> Mapping[str, ToolSpec]:
     """Every declared tool, by name (imports the tool modules on first use)."""
-    importlib.import_module(TOOLS_PACKAGE)
+    for module in importlib.import_module(TOOLS_PACKAGE).PROVIDER_MODULES:
+        importlib.import_module(module)
     return _CATALOG

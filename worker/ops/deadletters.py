@@ -12,9 +12,8 @@ from __future__ import annotations
 import uuid
 
 from worker import ledger
-from worker.client import FleetClient
-from worker.ledger import RunRef
-from worker.models import LetterState
+from worker.front.client import FleetClient
+from worker.ledger import LetterState, RunRef
 
 
 class NotReplayable(ValueError):

@@ -49,7 +49,7 @@ class Channel(redis.Channel):
             raw, reason = exc.doc, f"not JSON: {exc}"
         except MalformedEnvelope as exc:
             raw, reason = json.dumps(exc.payload, default=repr), str(exc)
-        from worker.intake import bury_unreadable  # late: keeps kombu import light
+        from worker.broker.intake import bury_unreadable  # late: keeps kombu import light
 
         bury_unreadable(raw, reason, queues=list(self.active_queues))
         return True  # the item is consumed; carry on polling

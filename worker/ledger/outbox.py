@@ -18,8 +18,9 @@ from typing import Any
 
 import redis
 
-from worker import ledger
-from worker.ledger import Holder, LedgerUnavailable, RunRef
+from worker.ledger import letters, runs
+from worker.ledger.db import LedgerUnavailable
+from worker.ledger.runs import Holder, RunRef
 from worker.redact import redact_json
 from worker.settings import get_settings
 
@@ -28,16 +29,16 @@ OUTBOX_KEY = "fleet:ledger:outbox"
 
 
 def _bury(ref: dict[str, Any], **kwargs: Any) -> Any:
-    return ledger.bury(RunRef(**ref), **kwargs)
+    return letters.bury(RunRef(**ref), **kwargs)
 
 
 def _copy_outcome(run_id: str, holder: dict[str, Any]) -> Any:
-    return ledger.copy_outcome(run_id, Holder(**holder))
+    return runs.copy_outcome(run_id, Holder(**holder))
 
 
 OPERATIONS: dict[str, Callable[..., Any]] = {
-    "succeed": ledger.succeed,
-    "schedule_retry": ledger.schedule_retry,
+    "succeed": runs.succeed,
+    "schedule_retry": runs.schedule_retry,
     "bury": _bury,
     "copy_outcome": _copy_outcome,
 }

@@ -1,0 +1,204 @@
+"""The layout's rules hold: worker/ has no import circle, declarations know no Celery,
+worker/ reaches providers only through the catalog and the simulator only lazily,
+every room says what it is for, and the public names users rely on still work."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+WORKER = REPO / "worker"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _sources(root: Path) -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(root.rglob("*.py")) if "migrations" not in p.parts}
+
+
+MODULES = _sources(WORKER)
+
+
+def _imported(node: ast.Import | ast.ImportFrom, here: str) -> list[str]:
+    """The modules an import statement loads (``from pkg import sub`` loads ``pkg.sub``)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    assert not node.level, f"{here}: a relative import (the fleet imports absolutely)"
+    base = node.module or ""
+    found = [base]
+    found += [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES]
+    return found
+
+
+def _imports(path: Path, *, module_level_only: bool = False) -> set[str]:
+    """Every module ``path`` imports; with ``module_level_only``, not those inside functions."""
+    here = _module_name(path)
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if module_level_only and isinstance(
+                child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+            ):
+                continue
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                found.update(_imported(child, here))
+            visit(child)
+
+    visit(ast.parse(path.read_text(), filename=str(path)))
+    return found
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle in ``graph``, as a path that ends where it starts, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_worker_has_no_import_circle_even_through_late_imports():
+    # Imports inside functions count too: a late import only hides a circle.
+    graph = {
+        name: {target for target in _imports(path) if target in MODULES and target != name}
+        for name, path in MODULES.items()
+    }
+
+    assert _cycle(graph) is None, " → ".join(_cycle(graph) or [])
+
+
+def test_the_circle_finder_finds_circles():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_the_import_reader_sees_submodules_and_late_imports():
+    policy = _imports(WORKER / "tools" / "policy.py")
+    transport = WORKER / "broker" / "transport.py"
+
+    assert {"worker.ledger", "worker.ledger.outbox", "worker.tools.catalog"} <= policy
+    assert "worker.app" not in policy  # the policy does not register itself
+    assert "worker.broker.intake" in _imports(transport)  # imported inside a method
+    assert "worker.broker.intake" not in _imports(transport, module_level_only=True)
+
+
+def test_worker_imports_no_provider_module_and_the_simulator_only_lazily():
+    for name, path in MODULES.items():
+        every = _imports(path)
+        module_level = _imports(path, module_level_only=True)
+        providers = sorted(m for m in every if m == "tasks" or m.startswith("tasks."))
+        assert not providers, f"{name} imports {providers}: go through the catalog"
+        simulator = sorted(m for m in module_level if m.split(".")[0] == "simulator")
+        assert not simulator, f"{name} imports {simulator} at module level"
+
+
+def test_declarations_and_provider_modules_load_without_celery():
+    # The catalog is what an agent's client and `fleet tools` need: it must not
+    # drag in Celery or kombu (and so neither may any provider module).
+    probe = (
+        "import sys\n"
+        "from worker.tools.catalog import catalog\n"
+        "names = catalog()\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('celery', 'kombu'))\n"
+        "print(len(names), heavy)\n"
+    )
+
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split(" ", 1)
+
+    assert int(out[0]) >= 20
+    assert out[1].strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        p
+        for p in sorted(WORKER.rglob("*"))
+        # migrations/ is Alembic's script directory, not a package
+        if p.is_dir() and p.name != "__pycache__" and "migrations" not in p.parts
+    ]
+    + [REPO / "tasks", REPO / "tasks" / "shared"],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_every_room_says_what_it_is_for(folder):
+    init = folder / "__init__.py"
+
+    assert init.exists(), f"{folder.relative_to(REPO)} has no __init__.py"
+    assert ast.get_docstring(ast.parse(init.read_text())), f"{init} has no docstring"
+
+
+def test_every_worker_module_has_a_docstring_and_stays_small():
+    for name, path in MODULES.items():
+        source = path.read_text()
+        assert ast.get_docstring(ast.parse(source)), f"{name} has no docstring"
+        assert len(source.splitlines()) <= 300, f"{name} is over 300 lines: split it"
+
+
+def test_public_names_keep_working():
+    # `celery -A worker.app`, `from worker.client import FleetClient`, `python -m worker.cli`
+    # and the `fleet` console script (the Docker entrypoint).
+    from celery import Celery
+
+    from worker.app import app
+    from worker.client import FleetClient, ToolCall, UnknownTool
+    from worker.front import client as front
+
+    assert isinstance(app, Celery)
+    assert (FleetClient, ToolCall, UnknownTool) == (
+        front.FleetClient,
+        front.ToolCall,
+        front.UnknownTool,
+    )
+    for argv in (
+        [str(Path(sys.executable).with_name("fleet")), "--help"],
+        [sys.executable, "-m", "worker.cli", "--help"],
+    ):
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=REPO).stdout
+        assert "worker" in out
+        assert "dlq" in out
+    report = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "worker.app", "report"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    ).stdout
+    assert "worker.broker.transport:Transport" in report
+
+
+def test_the_app_registers_every_catalog_tool_and_the_housekeeping_tasks():
+    from worker.app import app
+    from worker.tools.catalog import catalog
+    from worker.tools.policy import ToolTask
+
+    tools = {name for name, task in app.tasks.items() if isinstance(task, ToolTask)}
+
+    assert tools == set(catalog())
+    assert "fleet.drain_outbox" in app.tasks
+    assert not isinstance(app.tasks["fleet.drain_outbox"], ToolTask)

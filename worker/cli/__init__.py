@@ -1,0 +1,37 @@
+"""`fleet`: run the fleet's processes, call tools, inspect runs and dead letters.
+
+Tables for people, ``--json`` for programs. Every command reads the same
+settings (environment variables, see the README). One module per command
+group; each imports what it needs when it runs, so ``fleet --help`` is quick:
+
+- ``processes``: ``worker``, ``beat``, ``flower``, ``migrate``, ``sim``;
+- ``up`` (with ``supervisor``): the whole fleet in the foreground;
+- ``tools``: ``tools``, ``call``;
+- ``runs``: ``runs``, ``dlq``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from worker.cli import processes, runs, tools, up
+
+
+@click.group()
+def main() -> None:
+    """toolfleet: a Celery fleet running integration tools for AI agents."""
+
+
+for command in (
+    processes.worker,
+    processes.beat,
+    processes.flower,
+    processes.migrate,
+    up.up,
+    processes.sim,
+    tools.tools,
+    tools.call,
+    runs.runs,
+    runs.dlq,
+):
+    main.add_command(command)

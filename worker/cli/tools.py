@@ -1,0 +1,121 @@
+"""`fleet tools | call`: the catalog, and calling a tool by name."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from worker.cli.output import echo_json, fail, table
+
+if TYPE_CHECKING:
+    from worker.tools.catalog import ToolSpec
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="The full catalog with JSON schemas.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["catalog", "mcp", "openai"]),
+    default="catalog",
+    show_default=True,
+    help="Shape of the --json export.",
+)
+@click.option("--markdown", is_flag=True, help="The README's tool table.")
+def tools(as_json: bool, fmt: str, markdown: bool) -> None:
+    """List the tools agents can call."""
+    from worker.tools.catalog import catalog
+
+    specs = sorted(catalog().values(), key=lambda s: s.name)
+    if markdown:
+        click.echo(markdown_table(specs))
+        return
+    if as_json:
+        if fmt == "mcp":
+            echo_json({"tools": [s.as_mcp() for s in specs]})
+        elif fmt == "openai":
+            echo_json([s.as_openai() for s in specs])
+        else:
+            echo_json([s.describe() for s in specs])
+        return
+    rows = [
+        {
+            "tool": s.name,
+            "queue": s.queue,
+            "access": "write" if s.writes else "read",
+            "params": ", ".join(_param_names(s.params_schema())),
+            "description": s.description.splitlines()[0],
+        }
+        for s in specs
+    ]
+    table(rows, ["tool", "queue", "access", "params", "description"])
+
+
+def _param_names(schema: dict[str, Any]) -> list[str]:
+    required = set(schema.get("required", []))
+    return [f"{n}*" if n in required else n for n in schema.get("properties", {})]
+
+
+@click.command()
+@click.argument("tool")
+@click.argument("params", default="{}")
+@click.option("--wait", is_flag=True, help="Wait for the result and print it.")
+@click.option("--timeout", type=float, default=60.0, show_default=True)
+@click.option("--idempotency-key", default=None)
+@click.option("--agent-task-id", default=None)
+@click.option("--step-id", default=None)
+def call(
+    tool: str,
+    params: str,
+    wait: bool,
+    timeout: float,
+    idempotency_key: str | None,
+    agent_task_id: str | None,
+    step_id: str | None,
+) -> None:
+    """Call TOOL with PARAMS (a JSON object). Prints the run id, or the result with --wait."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    from worker.errors import ToolError
+    from worker.front.client import FleetClient, UnknownTool
+
+    try:
+        parsed = json.loads(params)
+    except json.JSONDecodeError as exc:
+        fail(f"PARAMS is not valid JSON: {exc}")
+    try:
+        handle = FleetClient().call(
+            tool,
+            parsed,
+            idempotency_key=idempotency_key,
+            agent_task_id=agent_task_id,
+            step_id=step_id,
+        )
+    except (UnknownTool, ToolError) as exc:
+        fail(str(exc))
+    if not wait:
+        click.echo(handle.id)
+        return
+    try:
+        echo_json({"id": handle.id, "result": handle.get(timeout=timeout)})
+    except ToolError as exc:
+        echo_json({"id": handle.id, "error": exc.to_dict()})
+        sys.exit(1)
+    except CeleryTimeout:
+        fail(
+            f"no result within {timeout:g}s; the run goes on: fleet runs --json | grep {handle.id}"
+        )
+
+
+def markdown_table(specs: list[ToolSpec]) -> str:
+    """The README's tool list, generated from the catalog."""
+    lines = ["| tool | queue | access | what it does | example params |", "|---|---|---|---|---|"]
+    for spec in specs:
+        access = "write" if spec.writes else "read"
+        summary = spec.description.splitlines()[0]
+        example = json.dumps(spec.example(), separators=(", ", ": "))
+        lines.append(f"| `{spec.name}` | {spec.queue} | {access} | {summary} | `{example}` |")
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""The agent-side client: call a tool by name, validated before anything is sent.
+
+    from worker.client import FleetClient
+    fleet = FleetClient()
+    result = fleet.call("http.request", {"url": "https://example.com"}, wait=True)
+
+An unknown name raises :class:`UnknownTool` (with the closest names); invalid
+params raise :class:`~worker.errors.BadParams` with pydantic's message —
+both before any message is published. ``wait=True`` returns the result dict
+or raises the tool's classified error (``NotFound``, ``RateLimited``...).
+The client needs only the broker (and result backend): no database.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from celery.result import AsyncResult
+from pydantic import ValidationError
+
+from worker.errors import BadParams, bad_params
+from worker.tools.catalog import ToolSpec, catalog
+
+
+class UnknownTool(LookupError):
+    """No tool has this name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        super().__init__(f"unknown tool {name!r}{hint} (`fleet tools` lists them all)")
+        self.name = name
+        self.suggestions = close
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A handle on a published call."""
+
+    id: str
+    tool: str
+    async_result: AsyncResult
+
+    @property
+    def status(self) -> str:
+        return self.async_result.status
+
+    def get(self, timeout: float | None = None) -> dict[str, Any]:
+        """The result, or the tool's error raised (Celery's ``TimeoutError`` on timeout)."""
+        return self.async_result.get(timeout=timeout, propagate=True, disable_sync_subtasks=False)
+
+
+class FleetClient:
+    """Publishes tool calls by name on the fleet's broker."""
+
+    def __init__(self, app: Celery | None = None) -> None:
+        if app is None:
+            from worker.app import app as fleet_app
+
+            app = fleet_app
+        self.app = app
+
+    def spec(self, tool: str) -> ToolSpec:
+        tools = catalog()
+        if tool not in tools:
+            raise UnknownTool(tool, sorted(tools))
+        return tools[tool]
+
+    def validate(self, tool: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        """Check ``params`` against the tool's schema; returns them unchanged if valid."""
+        spec = self.spec(tool)
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            raise BadParams(f"params must be a JSON object, not {type(params).__name__}")
+        try:
+            spec.params_model.model_validate(params)
+        except ValidationError as exc:
+            raise bad_params(exc, prefix=f"{tool}: ") from None
+        return params
+
+    def call(
+        self,
+        tool: str,
+        params: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        agent_task_id: str | None = None,
+        step_id: str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+        task_id: str | None = None,
+    ) -> Any:
+        """Publish ``tool(**params)``; a :class:`ToolCall`, or its result with ``wait=True``."""
+        params = self.validate(tool, params)
+        headers = {
+            k: v
+            for k, v in {
+                "idempotency_key": idempotency_key,
+                "agent_task_id": agent_task_id,
+                "step_id": step_id,
+            }.items()
+            if v is not None
+        }
+        result = self.app.send_task(tool, kwargs=params, headers=headers, task_id=task_id)
+        call = ToolCall(id=result.id, tool=tool, async_result=result)
+        return call.get(timeout=timeout) if wait else call
+
+    def result(self, run_id: str) -> ToolCall:
+        """A handle on an earlier call, by its run id."""
+        async_result = self.app.AsyncResult(run_id)
+        return ToolCall(id=run_id, tool=async_result.name or "", async_result=async_result)

@@ -1,0 +1,52 @@
+"""The system of record: ``tool_runs`` and ``dead_letters`` in Postgres.
+
+``from worker import ledger`` gives the ledger's API (run and letter writes
+and reads, :class:`RunRef`, :class:`LedgerUnavailable`); the modules behind
+it:
+
+- ``models``: the tables; ``migrations/``: Alembic, mirroring them;
+- ``db``: one pooled engine per process, short transactions, outage → ``LedgerUnavailable``;
+- ``schema``: create the database, migrate it, refuse to run unmigrated;
+- ``runs``: a run's rows from ``queued`` to final; ``letters``: dead letters;
+- ``outbox``: final writes kept in Redis while Postgres is unreachable.
+"""
+
+from worker.ledger.db import LedgerUnavailable
+from worker.ledger.letters import bury, bury_message, get_letter, list_letters, resolve_letter
+from worker.ledger.models import FINAL_STATUSES, LetterState, RunStatus
+from worker.ledger.runs import (
+    Begun,
+    Holder,
+    RunRef,
+    begin,
+    copy_outcome,
+    get_run,
+    list_runs,
+    park,
+    record_queued,
+    schedule_retry,
+    succeed,
+)
+
+__all__ = [
+    "FINAL_STATUSES",
+    "Begun",
+    "Holder",
+    "LedgerUnavailable",
+    "LetterState",
+    "RunRef",
+    "RunStatus",
+    "begin",
+    "bury",
+    "bury_message",
+    "copy_outcome",
+    "get_letter",
+    "get_run",
+    "list_letters",
+    "list_runs",
+    "park",
+    "record_queued",
+    "resolve_letter",
+    "schedule_retry",
+    "succeed",
+]

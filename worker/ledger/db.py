@@ -1,0 +1,80 @@
+"""Postgres plumbing: one pooled engine per process and the ledger's short transactions.
+
+Celery's own SQLAlchemy result backend opens a connection per result outside
+prefork; the ledger instead keeps one pooled engine per process, created
+lazily and re-created in a forked child (the pid check), never shared
+across a fork. A database outage surfaces as :class:`LedgerUnavailable`,
+which the policy turns into a park (the message stays in the broker).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from worker.redact import redact
+from worker.settings import get_settings
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_engine_pid: int | None = None
+
+
+class LedgerUnavailable(RuntimeError):
+    """Postgres could not be reached; try again later."""
+
+
+def engine() -> Engine:
+    """This process's engine (pooled; sized for a threads pool)."""
+    global _engine, _engine_pid
+    with _lock:
+        if _engine is None or _engine_pid != os.getpid():
+            settings = get_settings()
+            _engine = create_engine(
+                settings.database_url,
+                pool_size=max(2, min(settings.worker_concurrency, 10)),
+                max_overflow=settings.worker_concurrency,
+                # No pre-ping (a round trip per checkout): a connection found dead
+                # fails its statement, is dropped from the pool, and the policy
+                # parks or keeps the write in the outbox.
+                pool_recycle=1800,
+                connect_args={"connect_timeout": 5},
+            )
+            _engine_pid = os.getpid()
+        return _engine
+
+
+def dispose_after_fork() -> None:
+    """In a forked child: drop the parent's connections without closing its sockets."""
+    global _engine
+    with _lock:
+        if _engine is not None:
+            _engine.dispose(close=False)
+            _engine = None
+
+
+@contextmanager
+def transaction(*, atomic: bool = True) -> Iterator[Connection]:
+    """A connection from the pool; ``atomic=False`` for single statements.
+
+    A single statement runs in autocommit: one round trip instead of three
+    (BEGIN, the statement, COMMIT), on the hottest paths of every run.
+    """
+    try:
+        if atomic:
+            with engine().begin() as conn:
+                yield conn
+        else:
+            with engine().connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+    except OperationalError as exc:
+        raise LedgerUnavailable(f"ledger unavailable: {redact(str(exc.orig))}") from None
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise LedgerUnavailable(f"ledger connection lost: {redact(str(exc.orig))}") from None
+        raise

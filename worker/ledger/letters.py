@@ -1,0 +1,131 @@
+"""Dead letters: burying a run (its final row plus a letter), unreadable messages, resolving.
+
+A letter keeps what is needed to understand and replay the call: tool,
+queue, params, correlation headers, the classified error and a traceback
+(stack only: never an SDK exception's text). Everything is redacted on the
+way in. Resolving a letter (replayed or discarded) keeps it for the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from worker.ledger.db import transaction
+from worker.ledger.models import DeadLetter, LetterState, RunStatus
+from worker.ledger.runs import RUNS, RunRef, now, ref_columns, update_run
+from worker.redact import redact, redact_json
+
+T = TypeVar("T")
+LETTERS = DeadLetter.__table__
+
+
+def bury(
+    ref: RunRef,
+    error: dict[str, Any],
+    *,
+    traceback: str | None = None,
+    headers: dict[str, Any] | None = None,
+    attempted: bool = True,
+    raw_message: str | None = None,
+) -> int:
+    """The run is dead: its row's final state plus a dead letter (returns the letter id)."""
+    with transaction() as conn:
+        stmt = pg_insert(RUNS).values(
+            **ref_columns(ref),
+            worker=ref.worker,
+            status=RunStatus.DEAD,
+            error=redact_json(error),
+            attempts=int(attempted),
+            finished_at=now(),
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    "status": RunStatus.DEAD,
+                    "error": stmt.excluded.error,
+                    "attempts": RUNS.c.attempts + int(attempted),
+                    "finished_at": now(),
+                    "updated_at": now(),
+                    "next_attempt_at": None,
+                },
+            )
+        )
+        return conn.execute(
+            insert(LETTERS)
+            .values(
+                run_id=ref.run_id,
+                tool=ref.tool,
+                queue=ref.queue,
+                params=redact_json(ref.params),
+                headers=redact_json(headers),
+                error=redact_json(error),
+                traceback=redact(traceback) if traceback else None,
+                raw_message=redact(raw_message) if raw_message else None,
+            )
+            .returning(LETTERS.c.id)
+        ).scalar_one()
+
+
+def bury_message(raw_message: str, error: dict[str, Any], *, queue: str | None) -> int:
+    """A message too broken to be a run (not an envelope, not JSON): keep its bytes."""
+    with transaction() as conn:
+        return conn.execute(
+            insert(LETTERS)
+            .values(queue=queue, error=redact_json(error), raw_message=redact(raw_message))
+            .returning(LETTERS.c.id)
+        ).scalar_one()
+
+
+def resolve_letter(
+    letter_id: int,
+    state: LetterState,
+    *,
+    replay: RunRef | None = None,
+    then: Callable[[], T] | None = None,
+) -> T | None:
+    """Mark a dead letter replayed (as ``replay``) or discarded, atomically with ``then``.
+
+    ``then`` (the publish) runs inside the transaction: if it fails, the letter
+    stays ``dead``. The dead run lets go of its idempotency key so the
+    replaying run can claim it: later duplicates follow the newest attempt.
+    """
+    with transaction() as conn:
+        letter = conn.execute(
+            select(LETTERS).where(LETTERS.c.id == letter_id).with_for_update()
+        ).first()
+        if letter is None:
+            raise LookupError(f"no dead letter {letter_id}")
+        if letter.state != LetterState.DEAD:
+            raise ValueError(f"dead letter {letter_id} is already {letter.state}")
+        if replay is not None and letter.run_id:
+            # The replaying run claims the key when it starts.
+            update_run(conn, letter.run_id, idempotency_key=None)
+        conn.execute(
+            update(LETTERS)
+            .where(LETTERS.c.id == letter_id)
+            .values(
+                state=state,
+                resolved_at=now(),
+                replayed_as=replay.run_id if replay else None,
+            )
+        )
+        return then() if then else None
+
+
+def get_letter(letter_id: int) -> dict[str, Any] | None:
+    with transaction(atomic=False) as conn:
+        row = conn.execute(select(LETTERS).where(LETTERS.c.id == letter_id)).mappings().first()
+        return dict(row) if row else None
+
+
+def list_letters(*, state: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    query = select(LETTERS).order_by(LETTERS.c.dead_at.desc()).limit(limit)
+    if state:
+        query = query.where(LETTERS.c.state == state)
+    with transaction(atomic=False) as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]

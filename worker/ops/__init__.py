@@ -1,0 +1,1 @@
+"""The operator's actions on the fleet: ``deadletters`` (replay, discard)."""
