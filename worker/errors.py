@@ -63,17 +63,25 @@ class ToolError(Exception):
 
 
 class Retryable(ToolError):
-    """Worth trying again later."""
+    """Worth trying again later.
+
+    ``ambiguous``: whether the failed call may have taken effect anyway (its
+    response lost). A write retried after an ambiguous failure first looks
+    for its own earlier effect; after a definitive one it simply runs again.
+    """
 
     retryable = True
+    ambiguous: ClassVar[bool] = True
 
 
 class RateLimited(Retryable):
-    """The provider (or the fleet's governor) said: not now."""
+    """The provider (or the fleet's governor) said: not now. Nothing was done."""
+
+    ambiguous = False
 
 
 class Unavailable(Retryable):
-    """The provider is down, slow or unreachable."""
+    """The provider is down, slow or unreachable: a 5xx, a timeout, a dropped connection."""
 
 
 class Fatal(ToolError):

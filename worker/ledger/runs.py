@@ -57,7 +57,7 @@ class Begun:
     redeliveries: int
     started_at: datetime | None = None
     result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None  # the final error, or the last failed attempt's
     holder: Holder | None = None
 
     @property
@@ -128,7 +128,7 @@ _BEGIN = text(
         -- found `running`: the execution that set it never finished (its worker died)
         redeliveries = r.redeliveries + CASE WHEN r.status = 'running' THEN 1 ELSE 0 END
     WHERE r.status NOT IN ('succeeded', 'dead')
-    RETURNING attempts, parks, redeliveries, started_at
+    RETURNING attempts, parks, redeliveries, started_at, error
     """
 ).bindparams(bindparam("params", type_=JSONB))
 
@@ -145,7 +145,15 @@ def _begin(conn: Connection, ref: RunRef) -> Begun:
         },
     ).first()
     if row is not None:
-        return Begun(None, row.attempts, row.parks, row.redeliveries, row.started_at, holder=holder)
+        return Begun(
+            None,
+            row.attempts,
+            row.parks,
+            row.redeliveries,
+            row.started_at,
+            error=row.error,
+            holder=holder,
+        )
     # No row returned: the run had already ended. Answer from what was recorded.
     final = conn.execute(select(RUNS).where(RUNS.c.id == ref.run_id)).one()
     return Begun(

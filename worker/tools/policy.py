@@ -27,7 +27,6 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from celery import Task
@@ -39,8 +38,9 @@ from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, fr
 from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
 from worker.settings import get_settings
 from worker.tools.catalog import ToolSpec
-from worker.tools.context import CallContext, calling, current_call
+from worker.tools.context import CallContext, calling
 from worker.tools.governor import get_governor
+from worker.tools.reconcile import earlier_write
 from worker.tools.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,10 @@ class ToolTask(Task):
             try:
                 credential = getattr(parsed, "credential", "default")
                 client = self.spec.provider.client(settings, credential)
-                result = self._reconciled(client, parsed, begun) or self.spec.func(client, parsed)
+                found, note = earlier_write(self.spec, client, parsed, begun)
+                result = found if found is not None else self.spec.func(client, parsed)
+                if note:
+                    result = {**result, "reconcile": note}
                 error: ToolError | None = None
             except ToolError as exc:
                 error, trace = exc, _trace(exc, exc)
@@ -137,21 +140,6 @@ class ToolTask(Task):
         if error is None:
             return outbox.write("succeed", run_id=ref.run_id, result=_jsonable(result))
         self._fail(ref, error, attempt, headers, trace)
-
-    def _reconciled(self, client: Any, parsed: Any, begun: Begun) -> dict[str, Any] | None:
-        """An earlier attempt's write, found instead of written again (see ToolSpec)."""
-        reconcile = self.spec.reconcile
-        if reconcile is None or not (begun.attempts or begun.redeliveries):
-            return None
-        found = reconcile(client, parsed, begun.started_at or datetime.now(UTC))
-        if found is not None:
-            logger.info(
-                "%s[%s]: an earlier attempt's write found; not repeated",
-                self.name,
-                current_call().run_id,
-            )
-            return {**found, "reconciled": True}
-        return None
 
     def _fail(
         self, ref: RunRef, error: ToolError, attempt: int, headers: dict[str, Any], trace: str

@@ -1,0 +1,70 @@
+"""Writes that are safe to retry: find an earlier attempt's write instead of repeating it.
+
+GitHub, Slack and Jira take no idempotency keys, so a write retried after
+its response was lost could happen twice. A write tool may declare a
+``reconcile`` lookup (see :class:`worker.tools.catalog.ToolSpec`): before an
+attempt, :func:`earlier_write` runs it, but only when an earlier execution
+may have written without our knowing — a worker lost mid-call, or an
+ambiguous failure (a 5xx, a timeout). A definitive refusal (429, 4xx)
+proves nothing was written, so the write simply runs again.
+
+A lookup the identity may not make (a bot without ``channels:history``, a
+403) never buries the write: it goes ahead, and the result says
+``"reconcile": "skipped: <reason>"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from worker.errors import ToolError, from_dict
+from worker.ledger import Begun
+from worker.tools.catalog import ToolSpec
+from worker.tools.context import current_call
+
+logger = logging.getLogger(__name__)
+
+
+def earlier_write(
+    spec: ToolSpec, client: Any, params: Any, begun: Begun
+) -> tuple[dict[str, Any] | None, str | None]:
+    """``(the earlier write's result or None, a note for the run or None)``.
+
+    Raises the lookup's own error when it is retryable (the provider is down:
+    writing blind could double the write).
+    """
+    if spec.reconcile is None or not maybe_written(begun):
+        return None, None
+    run_id = current_call().run_id
+    try:
+        found = spec.reconcile(client, params, begun.started_at or datetime.now(UTC))
+    except Exception as exc:
+        refused = exc if isinstance(exc, ToolError) else spec.provider.map_error(exc)
+        if refused.retryable:
+            raise refused from exc
+        logger.warning(
+            "%s[%s]: reconcile lookup refused (%s); writing without it",
+            spec.name,
+            run_id,
+            refused.message,
+        )
+        return None, f"skipped: {refused.message}"
+    if found is None:
+        return None, None
+    logger.info("%s[%s]: an earlier attempt's write found; not repeated", spec.name, run_id)
+    return {**found, "reconciled": True}, None
+
+
+def maybe_written(begun: Begun) -> bool:
+    """Whether an earlier execution of this run may have written without our knowing.
+
+    An attempt whose error was not recorded (the ledger was down) counts as ambiguous.
+    """
+    if begun.redeliveries:
+        return True
+    if not begun.attempts:
+        return False
+    last = begun.error
+    return last is None or getattr(from_dict(last), "ambiguous", True)
