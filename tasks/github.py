@@ -40,8 +40,15 @@ SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minu
 PATCH_CHARS = 4000
 RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
 RECONCILE_SCAN = 100
+# Rate scopes (worker.tools.governor): the core budget, content creation, search.
 READ = ["github:{credential}"]
 WRITE = ["github:{credential}", "github-write:{credential}"]
+SEARCH = ["github:{credential}", "github-search:{credential}"]
+LIMITS = {  # GitHub's published limits for a token or an App installation
+    "github": ["5000/h burst 100"],
+    "github-write": ["80/m burst 10", "500/h burst 50"],
+    "github-search": ["30/m burst 5"],
+}
 
 
 @per_thread
@@ -103,7 +110,7 @@ def _validation_errors(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
-provider = Provider("github", client=make_client, map_error=map_error)
+provider = Provider("github", client=make_client, map_error=map_error, limits=LIMITS)
 
 
 # ---- params ---------------------------------------------------------------
@@ -190,7 +197,7 @@ class CreatePrReview(RepoParams):
 # ---- tools ----------------------------------------------------------------
 
 
-@provider.tool("github.search_repositories", writes=False, scopes=READ)
+@provider.tool("github.search_repositories", writes=False, scopes=SEARCH)
 def search_repositories(gh: Github, p: SearchRepositories) -> dict[str, Any]:
     """Search repositories (GitHub search syntax), best matches first."""
     found: list[PaginatedList[Any]] = []

@@ -93,7 +93,7 @@ class WebhookSend(BaseModel):
     )
 
 
-@provider.tool("http.request", writes=True, idempotent=False, scopes=["http"])
+@provider.tool("http.request", writes=True, idempotent=False)
 def request(client: SafeHttp, p: HttpRequest) -> dict[str, Any]:
     """Make an HTTP request to a public URL and return status, headers and body.
 
@@ -120,7 +120,7 @@ def request(client: SafeHttp, p: HttpRequest) -> dict[str, Any]:
     }
 
 
-@provider.tool("webhook.send", writes=True, idempotent=True, scopes=["http"])
+@provider.tool("webhook.send", writes=True, idempotent=True)
 def send_webhook(client: SafeHttp, p: WebhookSend) -> dict[str, Any]:
     """POST a JSON payload signed with HMAC-SHA256 under a named secret.
 

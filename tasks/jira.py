@@ -29,8 +29,10 @@ PROJECT_KEY = r"^[A-Z][A-Z0-9_]+$"
 ISSUE_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"
 ERROR_CHARS = 300
 RECONCILE_SCAN = 50
-READ = ["jira:{credential}"]
-WRITE = ["jira:{credential}", "jira-write:{credential}"]
+# One rate scope per credential: Jira Cloud's limits are cost-based and not published
+# as a number, so the default is a conservative guess (FLEET_RATE_LIMITS overrides it).
+READ = WRITE = ["jira:{credential}"]
+LIMITS = {"jira": ["300/m burst 30"]}
 # Dropped connections, timeouts and bodies cut mid-way: the provider, not the call, failed.
 NETWORK_ERRORS = (
     requests.ConnectionError,
@@ -102,7 +104,7 @@ def _error_summary(response: requests.Response) -> str:
     return text[:ERROR_CHARS]
 
 
-provider = Provider("jira", client=make_client, map_error=map_error)
+provider = Provider("jira", client=make_client, map_error=map_error, limits=LIMITS)
 
 
 # ---- JQL ------------------------------------------------------------------------

@@ -41,7 +41,18 @@ CHANNEL_ID = r"[CGD][A-Z0-9]{2,20}"
 # Slack's rule: lowercase letters, digits, "-" and "_", at least one letter or digit.
 CHANNEL_NAME = r"[a-z0-9_-]*[a-z0-9][a-z0-9_-]*"
 TS = r"^\d{1,10}\.\d{1,6}$"
-READ = ["slack:{credential}"]
+# Rate scopes: Slack limits each Web API method by its tier, per workspace, and
+# chat.postMessage to about one message per second per channel. History and
+# replies are Tier 1 (1/min) for apps not approved for the Slack Marketplace.
+TIER1_HISTORY = "slack-tier1:{credential}:conversations.history"
+LIMITS = {
+    "slack-tier1": ["1/m"],
+    "slack-tier2": ["20/m burst 5"],
+    "slack-tier3": ["50/m burst 10"],
+    "slack-tier4": ["100/m burst 20"],
+    "slack-post": ["600/m burst 20"],
+    "slack-channel": ["1/s burst 2"],
+}
 RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
 RECONCILE_SCAN = 100
 RATE_LIMITED_WAIT = 1.0  # "rate_limited" (HTTP 200, no header): Slack's ~1 msg/s per channel
@@ -126,7 +137,7 @@ def _api_error(exc: SlackApiError) -> ToolError:
     return Fatal(message, details)
 
 
-provider = Provider("slack", client=make_client, map_error=map_error)
+provider = Provider("slack", client=make_client, map_error=map_error, limits=LIMITS)
 
 
 # ---- params ---------------------------------------------------------------
@@ -237,8 +248,9 @@ def _posted_message(slack: WebClient, p: PostMessage, since: datetime) -> dict[s
 @provider.tool(
     "slack.post_message",
     writes=True,
-    scopes=["slack:{credential}", "slack-channel:{channel}"],
+    scopes=["slack-post:{credential}", "slack-channel:{credential}:{channel}"],
     reconcile=_posted_message,
+    reconcile_scopes=[TIER1_HISTORY],  # replies are looked up on the same budget
 )
 def post_message(slack: WebClient, p: PostMessage) -> dict[str, Any]:
     """Post a message (text and/or Block Kit blocks) to a channel, optionally in a thread.
@@ -253,7 +265,9 @@ def post_message(slack: WebClient, p: PostMessage) -> dict[str, Any]:
     return result | _present(thread_ts=message.get("thread_ts"))
 
 
-@provider.tool("slack.list_channels", writes=False, scopes=READ)
+@provider.tool(
+    "slack.list_channels", writes=False, scopes=["slack-tier2:{credential}:conversations.list"]
+)
 def list_channels(slack: WebClient, p: ListChannels) -> dict[str, Any]:
     """List channels the bot can see, by type, archived ones left out by default."""
     data = slack.conversations_list(
@@ -264,27 +278,29 @@ def list_channels(slack: WebClient, p: ListChannels) -> dict[str, Any]:
     return page([_channel(c) for c in data.get("channels", [])], _next_cursor(data))
 
 
-@provider.tool("slack.create_channel", writes=True, scopes=READ)
+@provider.tool(
+    "slack.create_channel", writes=True, scopes=["slack-tier2:{credential}:conversations.create"]
+)
 def create_channel(slack: WebClient, p: CreateChannel) -> dict[str, Any]:
     """Create a public or private channel (the name must be free)."""
     data = slack.conversations_create(name=p.name, is_private=p.is_private).data
     return _channel(data["channel"])
 
 
-@provider.tool("slack.get_user_info", writes=False, scopes=READ)
+@provider.tool("slack.get_user_info", writes=False, scopes=["slack-tier4:{credential}:users.info"])
 def get_user_info(slack: WebClient, p: GetUserInfo) -> dict[str, Any]:
     """One user's name, real name, time zone and admin/bot/deleted flags."""
     return _user(slack.users_info(user=p.user).data["user"])
 
 
-@provider.tool("slack.list_users", writes=False, scopes=READ)
+@provider.tool("slack.list_users", writes=False, scopes=["slack-tier2:{credential}:users.list"])
 def list_users(slack: WebClient, p: ListUsers) -> dict[str, Any]:
     """List the workspace's users (deleted ones and bots included, flagged)."""
     data = slack.users_list(**_present(limit=p.limit, cursor=p.cursor)).data
     return page([_user(u) for u in data.get("members", [])], _next_cursor(data))
 
 
-@provider.tool("slack.get_channel_history", writes=False, scopes=READ)
+@provider.tool("slack.get_channel_history", writes=False, scopes=[TIER1_HISTORY])
 def get_channel_history(slack: WebClient, p: GetChannelHistory) -> dict[str, Any]:
     """A channel's messages, newest first, optionally between two ts (thread replies excluded)."""
     data = slack.conversations_history(

@@ -114,7 +114,7 @@ def markdown_table(specs: list[ToolSpec]) -> str:
     """The README's tool list, generated from the catalog."""
     lines = ["| tool | queue | access | what it does | example params |", "|---|---|---|---|---|"]
     for spec in specs:
-        access = "write" if spec.writes else "read"
+        access = f"write ({spec.lost_response})" if spec.writes else "read"
         summary = spec.description.splitlines()[0]
         example = json.dumps(spec.example(), separators=(", ", ": "))
         lines.append(f"| `{spec.name}` | {spec.queue} | {access} | {summary} | `{example}` |")

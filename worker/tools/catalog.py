@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, get_type_hints
@@ -54,10 +54,19 @@ class ToolSpec:
     backoff_base_seconds: float | None = None
     backoff_cap_seconds: float | None = None
     reconcile: Reconciler | None = None
+    reconcile_scopes: tuple[str, ...] = ()
 
     @property
     def queue(self) -> str:
         return queue_for(self.name)
+
+    @property
+    def lost_response(self) -> str | None:
+        """What a retry does after a write's response was lost: ``reconciled`` (an earlier
+        attempt's write is found, not repeated) or ``may repeat``; ``None`` for reads."""
+        if not self.writes:
+            return None
+        return "reconciled" if self.reconcile is not None else "may repeat"
 
     def params_schema(self) -> dict[str, Any]:
         return self.params_model.model_json_schema()
@@ -82,6 +91,7 @@ class ToolSpec:
             "description": self.description,
             "queue": self.queue,
             "writes": self.writes,
+            "lost_response": self.lost_response,
             "scopes": list(self.scopes),
             "annotations": self.annotations(),
             "params": self.params_schema(),
@@ -112,11 +122,17 @@ _CATALOG: dict[str, ToolSpec] = {}
 
 @dataclass
 class Provider:
-    """One integration: its client factory and its error mapper."""
+    """One integration: its client factory, its error mapper and its rate limits.
+
+    ``limits`` maps a rate-scope kind (a scope's text before its first ``:``)
+    to the provider's published limits, e.g. ``{"github": ["5000/h burst 100"]}``;
+    ``FLEET_RATE_LIMITS`` overrides any of them (see worker.tools.governor).
+    """
 
     name: str
     client: ClientFactory
     map_error: ErrorMapper
+    limits: Mapping[str, Sequence[str]] = field(default_factory=dict)
     specs: list[ToolSpec] = field(default_factory=list)
 
     def tool(
@@ -131,13 +147,17 @@ class Provider:
         backoff_base_seconds: float | None = None,
         backoff_cap_seconds: float | None = None,
         reconcile: Reconciler | None = None,
+        reconcile_scopes: tuple[str, ...] | list[str] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare ``fn(client, params)`` as the tool ``name``.
 
-        ``reconcile`` is for writes a provider cannot de-duplicate: before any
-        attempt after the first, it looks for the effect an earlier attempt may
-        have had (its response lost, its worker killed) since the run started,
-        and if found that becomes the result instead of writing again.
+        ``scopes`` are the rate scopes every call takes (templates formatted
+        with the params and ``credential``). ``reconcile`` is for writes a
+        provider cannot de-duplicate: after an ambiguous failure (its response
+        lost, its worker killed) it looks for the effect an earlier attempt had
+        since the run started, and if found that becomes the result instead of
+        writing again (see worker.tools.reconcile); ``reconcile_scopes`` are the
+        extra scopes that lookup spends.
         """
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -155,6 +175,7 @@ class Provider:
                 backoff_base_seconds=backoff_base_seconds,
                 backoff_cap_seconds=backoff_cap_seconds,
                 reconcile=reconcile,
+                reconcile_scopes=tuple(reconcile_scopes),
             )
             if name in _CATALOG:
                 raise ValueError(f"tool {name!r} declared twice")
