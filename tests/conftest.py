@@ -7,6 +7,7 @@ the broker and the ledger are.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -39,6 +40,11 @@ def _free_port() -> int:
 SIM_PORT = _free_port()
 SIM_URL = f"http://127.0.0.1:{SIM_PORT}"
 
+RELAXED_KINDS = (
+    "github", "github-write", "github-search", "jira", "slack-tier1", "slack-tier2",
+    "slack-tier3", "slack-tier4", "slack-post", "slack-channel",
+)  # fmt: skip
+
 TEST_ENV = {
     "FLEET_BROKER_URL": f"{REDIS_HOST}/{MAIN_REDIS_DB}",
     "FLEET_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{TEST_DB}",
@@ -54,6 +60,9 @@ TEST_ENV = {
     "JIRA_USERNAME": JIRA_USER,
     "JIRA_API_TOKEN": JIRA_SECRET,
     "FLEET_PROVIDER_TIMEOUT_SECONDS": "5",
+    # The providers' published limits (Slack history: 1/min) would make the suite
+    # wait for minutes; the governor's own tests set the limits they exercise.
+    "FLEET_RATE_LIMITS": json.dumps({kind: ["1000/s burst 1000"] for kind in RELAXED_KINDS}),
     "FLEET_WORKER_CONCURRENCY": "8",
 }
 os.environ.update(TEST_ENV)
@@ -99,8 +108,14 @@ def simulator() -> Iterator[Any]:
 
 @pytest.fixture
 def sim(simulator: Any) -> Any:
-    """The simulator, reset to its seed state with no faults and no recorded requests."""
+    """The simulator, reset to its seed state with no faults and no recorded requests;
+    the governor forgets what it learned from the simulator before (its windows, 429s)."""
+    import redis
+
     simulator.reset()
+    broker = redis.Redis.from_url(TEST_ENV["FLEET_BROKER_URL"])
+    for key in broker.scan_iter("fleet:gov:*"):
+        broker.delete(key)
     return simulator
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 
@@ -155,14 +156,19 @@ def test_429_retry_after_is_honoured_and_the_worker_stays_free(client, sim):
 
     slow = client.call("github.create_issue", {"repo": "octo/hello", "title": "later"})
     wait_for(lambda: sim.requests(provider="github", method="POST", path=ISSUES), what="429")
-    quick = call_tool(client, "github.get_repository", {"repo": "octo/widgets"})
+    quick = call_tool(client, "jira.list_projects", {})
+    quick_done = time.time()
+    waits = call_tool(client, "github.get_repository", {"repo": "octo/widgets"})
     created = slow.get(timeout=30)
 
     first, second = sim.requests(provider="github", method="POST", path=ISSUES)
     [read] = sim.requests(provider="github", path=r"^/repos/octo/widgets$")
     assert second["timestamp"] - first["timestamp"] >= 2.0
-    assert first["timestamp"] < read["timestamp"] < second["timestamp"]
-    assert quick["full_name"] == "octo/widgets"
+    assert quick["count"] == 2
+    assert quick_done < second["timestamp"]  # the worker served another provider meanwhile
+    # GitHub asks for no request at all until Retry-After: the fleet's read waited too.
+    assert read["timestamp"] - first["timestamp"] >= 2.0 - 0.05
+    assert waits["full_name"] == "octo/widgets"
     assert created["title"] == "later"
     row = wait_final(slow.id)
     assert (row["status"], row["attempts"]) == ("succeeded", 2)

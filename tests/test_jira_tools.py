@@ -270,15 +270,23 @@ def test_429_waits_retry_after_in_the_queue_while_the_worker_serves_others(clien
 
     first = client.call("jira.create_issue", {"project": "OPS", "summary": "Rotate keys"})
     wait_for(lambda: (ledger.get_run(first.id) or {}).get("status") == "retrying")
-    other = call_tool(client, "jira.list_projects", {})
+    other = call_tool(client, "github.get_repository", {"repo": "octo/hello"})
     other_done = time.time()
+    same_scope = client.call("jira.list_projects", {})
     created = first.get(timeout=20)
 
     limited, accepted = sim.requests(provider="jira", method="POST", path=CREATE)
     assert (limited["status"], accepted["status"]) == (429, 201)
     assert accepted["timestamp"] - limited["timestamp"] >= 2.0
-    assert other["count"] == 2
-    assert other_done < accepted["timestamp"]
+    assert other["full_name"] == "octo/hello"
+    assert other_done < accepted["timestamp"]  # the worker served another provider meanwhile
+    # Jira's Retry-After held for the whole fleet: the read waited too, parked, not failed.
+    assert same_scope.get(timeout=20)["count"] == 2
+    (listed,) = sim.requests(provider="jira", path=r"/rest/api/2/project$")
+    assert listed["timestamp"] - limited["timestamp"] >= 2.0 - 0.05
+    waited = wait_final(same_scope.id)
+    assert waited["attempts"] == 1
+    assert waited["parks"] >= 1
     row = wait_final(first.id)
     assert (row["status"], row["attempts"], row["result"]) == ("succeeded", 2, created)
 

@@ -53,6 +53,19 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="Longest single park/countdown before re-checking."
     )
 
+    # --- rate governor (limits shared by the whole fleet) -------------------
+    rate_limits: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="JSON: a scope kind's limits, replacing the provider's defaults, e.g. "
+        '{"github-write": ["40/m burst 5", "400/h"], "jira": ["5/s burst 10"]}',
+    )
+    circuit_failures: int = Field(
+        default=5, ge=1, description="Consecutive unavailable outcomes that open a circuit."
+    )
+    circuit_cooldown_seconds: float = Field(
+        default=30.0, gt=0, description="How long an open circuit parks calls before a probe."
+    )
+
     # --- workers ---------------------------------------------------------
     worker_pool: str = "threads"
     worker_concurrency: int = 16
@@ -97,6 +110,26 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return [host.strip().lower() for host in value.split(",") if host.strip()]
+        return value
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _limits_as_lists(cls, value: object) -> object:
+        if isinstance(value, dict):  # a single limit may be given as a string
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _limits_parse(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from worker.tools.governor.limits import parse_limit
+
+        for kind, texts in value.items():
+            for text in texts:
+                try:
+                    parse_limit(text)
+                except ValueError as exc:
+                    raise ValueError(f"FLEET_RATE_LIMITS[{kind!r}]: {exc}") from None
         return value
 
     @model_validator(mode="after")

@@ -7,14 +7,15 @@ group; each imports what it needs when it runs, so ``fleet --help`` is quick:
 - ``processes``: ``worker``, ``beat``, ``flower``, ``migrate``, ``sim``;
 - ``up`` (with ``supervisor``): the whole fleet in the foreground;
 - ``tools``: ``tools``, ``call``;
-- ``runs``: ``runs``, ``dlq``.
+- ``runs``: ``runs``, ``dlq``;
+- ``limits``: the rate governor's state.
 """
 
 from __future__ import annotations
 
 import click
 
-from worker.cli import processes, runs, tools, up
+from worker.cli import limits, processes, runs, tools, up
 
 
 @click.group()
@@ -33,5 +34,6 @@ for command in (
     tools.call,
     runs.runs,
     runs.dlq,
+    limits.limits,
 ):
     main.add_command(command)

@@ -37,16 +37,22 @@ from worker import ledger
 from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, from_dict
 from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
 from worker.settings import get_settings
+from worker.tools import governor
 from worker.tools.catalog import ToolSpec
 from worker.tools.context import CallContext, calling
-from worker.tools.governor import get_governor
-from worker.tools.reconcile import earlier_write
+from worker.tools.reconcile import earlier_write, maybe_written
 from worker.tools.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
 CORRELATION_HEADERS = ("idempotency_key", "agent_task_id", "step_id")
 NOT_BEFORE_HEADER = "fleet_not_before"
+# A run parked over budget holds its tokens for the slot it parks until (unix time);
+# a reservation older than the grace (the run waited elsewhere since) is not honoured.
+RESERVED_HEADER = "fleet_reserved"
+RESERVATION_GRACE_SECONDS = 30.0
+EARLY_SECONDS = 0.05
+POLICY_HEADERS = (*CORRELATION_HEADERS, NOT_BEFORE_HEADER, RESERVED_HEADER)
 DUPLICATE_PARK_SECONDS = 2.0
 
 
@@ -113,10 +119,7 @@ class ToolTask(Task):
                 return _answer(begun.holder.result, begun.holder.error)
             self._park(ref, DUPLICATE_PARK_SECONDS, headers)
 
-        scopes = self._scopes(parsed)
-        wait = get_governor().acquire(scopes)
-        if wait:
-            self._park(ref, wait, headers)
+        grant = self._admit(ref, parsed, begun, headers)
 
         attempt = begun.attempts + 1
         call = CallContext(run_id=ref.run_id, tool=self.name, attempt=attempt)
@@ -134,8 +137,7 @@ class ToolTask(Task):
             except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
                 error = self.spec.provider.map_error(exc)
                 trace = _trace(exc, error)
-        get_governor().learn(scopes, call.response_headers)
-        get_governor().report(self.spec.provider.name, ok=error is None or not error.retryable)
+        governor.learn(grant, error, call.response_headers)
 
         if error is None:
             return outbox.write("succeed", run_id=ref.run_id, result=_jsonable(result))
@@ -207,9 +209,31 @@ class ToolTask(Task):
             cap_seconds=spec.backoff_cap_seconds,
         )
 
-    def _scopes(self, parsed: Any) -> list[str]:
-        values = {"credential": "default", **parsed.model_dump()}
-        return [scope.format(**values) for scope in self.spec.scopes]
+    def _admit(
+        self, ref: RunRef, parsed: Any, begun: Begun, headers: dict[str, Any]
+    ) -> governor.Grant | None:
+        """The governor's grant for this call, or a park until the call's slot.
+
+        Over budget, the call's tokens are reserved for a later slot and the
+        run parks until then carrying the reservation; back on time, it only
+        checks that no scope closed and the circuit is not open meanwhile.
+        """
+        slot = float(headers.pop(RESERVED_HEADER, 0) or 0)
+        if slot - time.time() > EARLY_SECONDS:  # back before its slot: wait the rest
+            self._park(ref, slot - time.time(), {**headers, RESERVED_HEADER: slot})
+        grant = governor.admit(
+            self.spec,
+            parsed,
+            ref.run_id,
+            reconciling=maybe_written(begun),
+            reserved=time.time() - slot < RESERVATION_GRACE_SECONDS,
+        )
+        if grant is not None and not grant.admitted:
+            logger.debug("%s[%s] parked %.2fs: %s", self.name, ref.run_id, grant.wait, grant.reason)
+            if grant.reserved:
+                headers = {**headers, RESERVED_HEADER: time.time() + grant.wait}
+            self._park(ref, grant.wait, headers)
+        return grant
 
 
 def _trace(exc: Exception, error: ToolError) -> str:
@@ -227,11 +251,11 @@ def _trace(exc: Exception, error: ToolError) -> str:
 def _custom_headers(request: Any) -> dict[str, Any]:
     """Headers the caller added (Celery exposes them as request attributes too)."""
     found = dict(getattr(request, "headers", None) or {})
-    for name in (*CORRELATION_HEADERS, NOT_BEFORE_HEADER):
+    for name in POLICY_HEADERS:
         value = getattr(request, name, None)
         if value is not None:
             found[name] = value
-    return {k: v for k, v in found.items() if k in (*CORRELATION_HEADERS, NOT_BEFORE_HEADER)}
+    return {k: v for k, v in found.items() if k in POLICY_HEADERS}
 
 
 def _stored_headers(headers: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""Fleet-wide limits through real worker processes and the provider simulator.
+
+Two `fleet worker` processes share one broker db of their own and the
+governor's state in it; what one worker learns (a 429, a spent GitHub
+budget, an unavailable provider) holds for the other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from tests.conftest import REDIS_HOST
+from tests.support import WorkerProcess, wait_final, wait_for
+from worker.client import FleetClient
+
+BROKER = f"{REDIS_HOST}/10"
+LIMITED_ENV = {
+    "FLEET_BROKER_URL": BROKER,
+    "FLEET_RATE_LIMITS": '{"jira": ["10/s burst 2"]}',
+    "FLEET_CIRCUIT_FAILURES": "3",
+    "FLEET_CIRCUIT_COOLDOWN_SECONDS": "2",
+}
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def two_workers(ledger_db, simulator, tmp_path_factory) -> Iterator[list[WorkerProcess]]:
+    redis.Redis.from_url(BROKER).flushdb()
+    logs = tmp_path_factory.mktemp("governed")
+    workers = [
+        WorkerProcess(
+            logs / f"w{n}.log", LIMITED_ENV, queues="jira,github", name=f"gov{n}", concurrency=4
+        )
+        for n in (1, 2)
+    ]
+    for worker in workers:
+        worker.wait_ready()
+    yield workers
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def fleet(two_workers, sim) -> FleetClient:
+    client = redis.Redis.from_url(BROKER)
+    for key in client.scan_iter("fleet:gov:*"):
+        client.delete(key)
+    app = Celery(broker=BROKER, backend=BROKER)
+    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": name.split(".")[0]},))
+    return FleetClient(app)
+
+
+def jira_requests(sim: Any, path: str = r"/rest/api/2/project$") -> list[dict[str, Any]]:
+    return sorted(sim.requests(provider="jira", path=path), key=lambda r: r["timestamp"])
+
+
+def finished(runs: list[Any]) -> list[dict[str, Any]]:
+    return [wait_final(run.id, timeout=60) for run in runs]
+
+
+def test_two_workers_hold_one_limit_by_parking_not_failing(fleet, sim):
+    runs = [fleet.call("jira.list_projects", {}) for _ in range(30)]
+
+    rows = finished(runs)
+    times = [r["timestamp"] for r in jira_requests(sim)]
+
+    assert {row["status"] for row in rows} == {"succeeded"}
+    assert {row["attempts"] for row in rows} == {1}  # parks are not attempts
+    assert sum(row["parks"] for row in rows) >= 20
+    assert len({row["worker"] for row in rows}) == 2
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest <= 10 + 2
+    achieved = (len(times) - 2) / (times[-1] - times[0])
+    assert 8.0 <= achieved <= 10.5
+
+
+def test_a_429_seen_by_one_worker_parks_calls_on_every_worker(fleet, sim):
+    sim.inject("jira", path=r"/rest/api/2/project$", status=429, retry_after=3)
+    first = fleet.call("jira.list_projects", {})
+    wait_for(lambda: jira_requests(sim), what="the 429")
+    limited_at = jira_requests(sim)[0]["timestamp"]
+
+    others = [fleet.call("jira.list_projects", {}) for _ in range(8)]
+    rows = finished([first, *others])
+
+    later = [r["timestamp"] for r in jira_requests(sim)[1:]]
+    assert min(later) >= limited_at + 3 - 0.1  # nobody called while the scope was closed
+    assert rows[0]["attempts"] == 2  # the 429 was an attempt...
+    assert {row["attempts"] for row in rows[1:]} == {1}  # ...the others only waited
+    assert all(row["parks"] >= 1 for row in rows[1:])
+    assert len({row["worker"] for row in rows[1:]}) == 2
+
+
+def test_remaining_zero_closes_the_github_scope_until_reset(fleet, sim):
+    with sim.engine.lock:  # one call left in this window, which resets in 3 s
+        state = sim.engine.state.github
+        state.rate_used = {"core": 4999}
+        state.rate_reset = int(time.time()) + 3
+        reset = state.rate_reset
+
+    last = fleet.call("github.list_issues", {"repo": "octo/hello"})
+    wait_final(last.id)
+    after = fleet.call("github.list_issues", {"repo": "octo/hello"})
+    row = wait_final(after.id)
+
+    seen = sorted(sim.requests(provider="github"), key=lambda r: r["timestamp"])
+    assert [r["status"] for r in seen] == [200, 200]  # never a 403 for a spent budget
+    assert seen[1]["timestamp"] >= reset - 0.05
+    assert row["parks"] >= 1
+    assert row["attempts"] == 1
+
+
+def test_the_circuit_opens_parks_probes_once_and_closes(fleet, sim):
+    sim.inject("jira", path=r"/rest/api/2/project$", status=503, times=3)
+    sim.inject("jira", path=r"/rest/api/2/project$", latency=1.0)  # the probe takes a second
+
+    failing = fleet.call("jira.list_projects", {})
+    wait_for(lambda: len(jira_requests(sim)) == 3, what="three 503s")
+    opened_at = jira_requests(sim)[2]["timestamp"]
+    waiting = [fleet.call("jira.list_projects", {}) for _ in range(4)]
+    rows = finished([failing, *waiting])
+
+    seen = jira_requests(sim)
+    after_open = seen[3:]
+    assert [r["status"] for r in seen[:3]] == [503, 503, 503]
+    assert after_open[0]["timestamp"] >= opened_at + 2 - 0.1  # parked for the cool-down
+    probe_answered = after_open[0]["timestamp"] + 1.0
+    assert all(r["timestamp"] >= probe_answered for r in after_open[1:])  # one probe, alone
+    assert {row["status"] for row in rows} == {"succeeded"}
+    assert rows[0]["attempts"] == 4  # three failures, then the probe or a call after it
+    assert {row["attempts"] for row in rows[1:]} == {1}
+    assert all(row["parks"] >= 1 for row in rows[1:])

@@ -1,0 +1,106 @@
+-- Admit one call against all its scopes and its provider's circuit, atomically.
+--
+-- KEYS[1] circuit hash, KEYS[2] set of known scopes; then per scope:
+--   closed key, learned hash, parked zset, and one TAT key per limit.
+-- ARGV[1] "1" if the call holds a reservation (its tokens were taken when it
+--   parked), ARGV[2] run id, ARGV[3] probe lease (s), ARGV[4] scope count;
+--   then per scope: name, limit count, and per limit: interval (s), burst.
+--
+-- Budgets are GCRA buckets (one TAT per limit). A call that does not conform
+-- now is not refused: it reserves the earliest slot at which every bucket
+-- admits it (tokens taken now, for then) and parks until that slot, so parked
+-- calls come back one by one at the limit's pace instead of all at once.
+-- A closed scope or an open circuit reserves nothing: the call parks until
+-- it opens. Returns {wait seconds, reason, reserved 0/1, probe 0/1, failures}.
+
+local t = redis.call("TIME")
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local reserved = ARGV[1] == "1"
+local run_id = ARGV[2]
+local probe_lease = tonumber(ARGV[3])
+local nscopes = tonumber(ARGV[4])
+
+local wait, reason, parked_key = 0, "", nil
+
+-- The provider's circuit: open → wait; cool-down over → one probe at a time.
+local circuit = redis.call("HMGET", KEYS[1], "state", "open_until", "probe_until", "failures")
+local failures = tonumber(circuit[4]) or 0
+local probe = 0
+if circuit[1] == "open" then
+  local open_until = tonumber(circuit[2]) or 0
+  local probe_until = tonumber(circuit[3]) or 0
+  if now < open_until then
+    wait, reason = open_until - now, "circuit open"
+  elseif now < probe_until then
+    -- short: a probe usually answers within a second, then the circuit is closed
+    wait, reason = math.min(probe_until - now, 1), "circuit probing"
+  else
+    probe = 1
+  end
+end
+
+-- Closed scopes (a provider said "not until then"), and the buckets to take.
+local buckets = {}
+local k, a = 3, 5
+for i = 1, nscopes do
+  local scope, nlimits = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  local closed_key, learned_key, zset = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  k = k + 3
+  redis.call("SADD", KEYS[2], scope)
+  local closed_until = tonumber(redis.call("GET", closed_key) or "0") or 0
+  if closed_until - now > wait then
+    wait, reason, parked_key = closed_until - now, "closed: " .. scope, zset
+  end
+  -- A provider that said less is left than we thought paces the bucket evenly
+  -- over the rest of its window (no burst) until that window resets.
+  local learned = tonumber(redis.call("HGET", learned_key, "interval") or "0") or 0
+  for _ = 1, nlimits do
+    local interval, burst = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    if learned > interval then
+      interval, burst = learned, 1
+    end
+    buckets[#buckets + 1] = {KEYS[k], interval, burst, zset, scope}
+    a, k = a + 2, k + 1
+  end
+end
+
+local function park(until_wait, why, zset)
+  if zset then
+    redis.call("ZADD", zset, now + until_wait, run_id)
+    redis.call("ZREMRANGEBYSCORE", zset, "-inf", now - 60)
+    redis.call("EXPIRE", zset, math.ceil(until_wait) + 3600)
+  end
+  return {tostring(until_wait), why, 0, 0, failures}
+end
+
+if wait > 0 then
+  return park(wait, reason, parked_key)
+end
+
+if not reserved then
+  local slot, binding = now, nil
+  for _, b in ipairs(buckets) do
+    local tat = tonumber(redis.call("GET", b[1]) or "0") or 0
+    b[6] = tat
+    local allowed_at = math.max(tat, now) + b[2] - b[3] * b[2]
+    if allowed_at > slot then
+      slot, binding = allowed_at, b
+    end
+  end
+  for _, b in ipairs(buckets) do
+    local tat = math.max(b[6], slot) + b[2]
+    redis.call("SET", b[1], tostring(tat), "PX", math.ceil((tat - now) * 1000) + 1000)
+  end
+  if binding then
+    redis.call("ZADD", binding[4], slot, run_id)
+    redis.call("ZREMRANGEBYSCORE", binding[4], "-inf", now - 60)
+    redis.call("EXPIRE", binding[4], math.ceil(slot - now) + 3600)
+    return {tostring(slot - now), "budget: " .. binding[5], 1, 0, failures}
+  end
+end
+
+if probe == 1 then
+  redis.call("HSET", KEYS[1], "probe_until", now + probe_lease)
+end
+return {"0", "", 0, probe, failures}
