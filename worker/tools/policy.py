@@ -51,7 +51,7 @@ NOT_BEFORE_HEADER = "fleet_not_before"
 # a reservation older than the grace (the run waited elsewhere since) is not honoured.
 RESERVED_HEADER = "fleet_reserved"
 RESERVATION_GRACE_SECONDS = 30.0
-EARLY_SECONDS = 0.05
+EARLY_SECONDS = 0.005
 POLICY_HEADERS = (*CORRELATION_HEADERS, NOT_BEFORE_HEADER, RESERVED_HEADER)
 DUPLICATE_PARK_SECONDS = 2.0
 

@@ -1,15 +1,21 @@
 -- Admit one call against all its scopes and its provider's circuit, atomically.
 --
 -- KEYS[1] circuit hash, KEYS[2] set of known scopes; then per scope:
---   closed key, learned hash, parked zset, and one TAT key per limit.
+--   closed key, learned hash, parked zset, and per limit: its TAT key and its
+--   meter key.
 -- ARGV[1] "1" if the call holds a reservation (its tokens were taken when it
---   parked), ARGV[2] run id, ARGV[3] probe lease (s), ARGV[4] scope count;
---   then per scope: name, limit count, and per limit: interval (s), burst.
+--   parked), ARGV[2] run id, ARGV[3] probe lease (s), ARGV[4] scope count,
+--   ARGV[5] schedule slack (the TAT's interval / the limit's); then per scope:
+--   name, limit count, and per limit: interval (s), burst.
 --
--- Budgets are GCRA buckets (one TAT per limit). A call that does not conform
--- now is not refused: it reserves the earliest slot at which every bucket
--- admits it (tokens taken now, for then) and parks until that slot, so parked
--- calls come back one by one at the limit's pace instead of all at once.
+-- Budgets are GCRA buckets, two per limit. The TAT schedules: a call that
+-- does not conform now is not refused, it reserves the earliest slot at which
+-- every bucket admits it (tokens taken now, for then) and parks until that
+-- slot, so parked calls come back one by one at the limit's pace instead of
+-- all at once. The meter counts only calls actually let through, when they
+-- are: a reserved call back late (a busy worker) must still conform to it, so
+-- late calls cannot bunch up with punctual ones into a window over limit +
+-- burst; if not, it parks again, keeping its reservation.
 -- A closed scope or an open circuit reserves nothing: the call parks until
 -- it opens. Returns {wait seconds, reason, reserved 0/1, probe 0/1, failures}.
 
@@ -19,6 +25,7 @@ local reserved = ARGV[1] == "1"
 local run_id = ARGV[2]
 local probe_lease = tonumber(ARGV[3])
 local nscopes = tonumber(ARGV[4])
+local slack = tonumber(ARGV[5])
 
 local wait, reason, parked_key = 0, "", nil
 
@@ -41,7 +48,7 @@ end
 
 -- Closed scopes (a provider said "not until then"), and the buckets to take.
 local buckets = {}
-local k, a = 3, 5
+local k, a = 3, 6
 for i = 1, nscopes do
   local scope, nlimits = ARGV[a], tonumber(ARGV[a + 1])
   a = a + 2
@@ -60,8 +67,8 @@ for i = 1, nscopes do
     if learned > interval then
       interval, burst = learned, 1
     end
-    buckets[#buckets + 1] = {KEYS[k], interval, burst, zset, scope}
-    a, k = a + 2, k + 1
+    buckets[#buckets + 1] = {KEYS[k], interval, burst, zset, scope, KEYS[k + 1]}
+    a, k = a + 2, k + 2
   end
 end
 
@@ -78,27 +85,50 @@ if wait > 0 then
   return park(wait, reason, parked_key)
 end
 
-if not reserved then
-  local slot, binding = now, nil
+local function park_reserved(until_wait, binding)
+  redis.call("ZADD", binding[4], now + until_wait, run_id)
+  redis.call("ZREMRANGEBYSCORE", binding[4], "-inf", now - 60)
+  redis.call("EXPIRE", binding[4], math.ceil(until_wait) + 3600)
+  return {tostring(until_wait), "budget: " .. binding[5], 1, 0, failures}
+end
+
+-- The earliest time every bucket of `field` (1: TAT, 6: meter) admits one more call.
+local function step(field, b)
+  return field == 1 and b[2] * slack or b[2]
+end
+
+local function earliest(field, from)
+  local slot, binding = from, nil
   for _, b in ipairs(buckets) do
-    local tat = tonumber(redis.call("GET", b[1]) or "0") or 0
-    b[6] = tat
-    local allowed_at = math.max(tat, now) + b[2] - b[3] * b[2]
+    b["v" .. field] = tonumber(redis.call("GET", b[field]) or "0") or 0
+    local allowed_at = math.max(b["v" .. field], now) + step(field, b) - b[3] * step(field, b)
     if allowed_at > slot then
       slot, binding = allowed_at, b
     end
   end
+  return slot, binding
+end
+
+local function take(field, at)
   for _, b in ipairs(buckets) do
-    local tat = math.max(b[6], slot) + b[2]
-    redis.call("SET", b[1], tostring(tat), "PX", math.ceil((tat - now) * 1000) + 1000)
-  end
-  if binding then
-    redis.call("ZADD", binding[4], slot, run_id)
-    redis.call("ZREMRANGEBYSCORE", binding[4], "-inf", now - 60)
-    redis.call("EXPIRE", binding[4], math.ceil(slot - now) + 3600)
-    return {tostring(slot - now), "budget: " .. binding[5], 1, 0, failures}
+    local tat = math.max(b["v" .. field], at) + step(field, b)
+    redis.call("SET", b[field], tostring(tat), "PX", math.ceil((tat - now) * 1000) + 1000)
   end
 end
+
+local metered, meter_binding = earliest(6, now)
+if reserved then
+  if metered > now then  -- back late behind others: wait for the meter, keep the slot
+    return park_reserved(metered - now, meter_binding)
+  end
+else
+  local slot, binding = earliest(1, metered)
+  take(1, slot)
+  if slot > now then
+    return park_reserved(slot - now, binding or meter_binding)
+  end
+end
+take(6, now)
 
 if probe == 1 then
   redis.call("HSET", KEYS[1], "probe_until", now + probe_lease)

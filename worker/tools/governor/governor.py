@@ -21,7 +21,7 @@ from typing import Any, Literal
 import redis
 
 from worker.settings import Settings, get_settings
-from worker.tools.governor.limits import Budget
+from worker.tools.governor.limits import SCHEDULE_SLACK, Budget
 
 PREFIX = "fleet:gov:"
 SCOPES_KEY = PREFIX + "scopes"
@@ -42,6 +42,10 @@ def parked_key(scope: str) -> str:
 
 def tat_key(scope: str, index: int) -> str:
     return f"{PREFIX}tat:{scope}#{index}"
+
+
+def meter_key(scope: str, index: int) -> str:
+    return f"{PREFIX}meter:{scope}#{index}"
 
 
 def circuit_key(provider: str) -> str:
@@ -83,11 +87,18 @@ class Governor:
         were taken then, only closed scopes and the circuit are checked now.
         """
         keys = [circuit_key(provider), SCOPES_KEY]
-        args: list[Any] = ["1" if reserved else "0", run_id, self._probe_lease(), len(budgets)]
+        args: list[Any] = [
+            "1" if reserved else "0",
+            run_id,
+            self._probe_lease(),
+            len(budgets),
+            SCHEDULE_SLACK,
+        ]
         for budget in budgets:
             scope = budget.scope
             keys += [closed_key(scope), learned_key(scope), parked_key(scope)]
-            keys += [tat_key(scope, i) for i in range(len(budget.limits))]
+            for index in range(len(budget.limits)):
+                keys += [tat_key(scope, index), meter_key(scope, index)]
             args += [scope, len(budget.limits)]
             for limit in budget.limits:
                 args += [repr(limit.interval), limit.burst]
@@ -121,7 +132,8 @@ class Governor:
         keys = [circuit_key(grant.provider)]
         keys += [closed_key(b.scope) for b in grant.budgets]
         keys += [learned_key(first.scope)]
-        keys += [tat_key(first.scope, i) for i in range(len(first.limits))]
+        for index in range(len(first.limits)):
+            keys += [tat_key(first.scope, index), meter_key(first.scope, index)]
         args: list[Any] = [
             outcome,
             self.settings.circuit_failures,

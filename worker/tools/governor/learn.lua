@@ -1,7 +1,7 @@
 -- Learn from one call's outcome, for the whole fleet, atomically.
 --
 -- KEYS[1] circuit hash; then per scope: closed key; then the first scope's
---   learned hash and its TAT keys (one per limit).
+--   learned hash and, per limit, its TAT and meter keys.
 -- ARGV[1] outcome: "ok" (answered), "unavailable" (5xx, timeout, no answer);
 -- ARGV[2] failures that open the circuit, ARGV[3] cool-down (s), ARGV[4] "1"
 --   if this call was the half-open probe; ARGV[5] retry-after (s) or "";
@@ -58,11 +58,11 @@ if ARGV[6] ~= "" and ARGV[8] ~= "" then
       local a = 10
       for j = 1, (#ARGV - 9) / 2 do
         local step, burst = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-        local key = KEYS[2 + nscopes + j]
+        local key, meter = KEYS[1 + nscopes + 2 * j], KEYS[2 + nscopes + 2 * j]
         local tat = math.max(tonumber(redis.call("GET", key) or "0") or 0, now)
         if interval > step * 1.1 then  -- clearly less: not a rounding of our own rate
           tightened = true  -- one may go now, the rest one interval apart
-          redis.call("SET", key, tostring(now), "PX", 1000)
+          redis.call("DEL", key, meter)
         elseif (now + burst * step - tat) / step > remaining then
           local capped = now + (burst - remaining) * step
           redis.call("SET", key, tostring(capped), "PX", math.ceil((capped - now) * 1000) + 1000)

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# Parked calls are scheduled 3% slower than the limit: the slack refills the meter
+# (acquire.lua) so that calls back a little late from a busy worker go through
+# instead of parking again, without any window exceeding limit + burst.
+SCHEDULE_SLACK = 1.03
 _LIMIT = re.compile(
     r"^\s*(?P<count>\d+(?:\.\d+)?)\s*/\s*(?P<mult>\d+(?:\.\d+)?)?\s*(?P<unit>[smhd])"
     r"\s*(?:burst\s+(?P<burst>\d+))?\s*$"
