@@ -7,6 +7,10 @@ budget, an unavailable provider) holds for the other.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +21,7 @@ from celery import Celery
 
 from tests.conftest import REDIS_HOST
 from tests.support import WorkerProcess, wait_final, wait_for
+from worker import ledger
 from worker.client import FleetClient
 
 BROKER = f"{REDIS_HOST}/10"
@@ -136,3 +141,37 @@ def test_the_circuit_opens_parks_probes_once_and_closes(fleet, sim):
     assert rows[0]["attempts"] == 4  # three failures, then the probe or a call after it
     assert {row["attempts"] for row in rows[1:]} == {1}
     assert all(row["parks"] >= 1 for row in rows[1:])
+
+
+def test_fleet_limits_shows_a_closed_scope_its_parked_runs_and_the_circuit(fleet, sim):
+    sim.inject("jira", path=r"/rest/api/2/project$", status=429, retry_after=4)
+    first = fleet.call("jira.list_projects", {})
+    wait_for(lambda: jira_requests(sim), what="the 429")
+    waiting = [fleet.call("jira.list_projects", {}) for _ in range(3)]
+    wait_for(lambda: all((ledger.get_run(r.id) or {}).get("parks") for r in waiting), what="parks")
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "limits", "--json"],
+        env={**os.environ, **LIMITED_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    table = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "limits"],
+        env={**os.environ, **LIMITED_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    state = json.loads(shown.stdout)
+    (jira,) = [row for row in state["scopes"] if row["scope"] == "jira:default"]
+    assert jira["limits"][0]["limit"] == "10/s burst 2"
+    assert 0 < jira["closed_for"] <= 4
+    assert jira["parked"] >= 3
+    assert jira["circuit"] == "closed"
+    assert state["circuits"]["jira"]["state"] == "closed"
+    assert "jira:default" in table
+    assert "10/s burst 2" in table
+    finished([first, *waiting])
