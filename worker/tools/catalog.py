@@ -31,6 +31,8 @@ from worker.settings import Settings
 
 ClientFactory = Callable[[Settings, str], Any]
 ErrorMapper = Callable[[Exception], ToolError]
+# client -> the rate-limit headers of its last response (x-ratelimit-remaining...)
+RateHeaders = Callable[[Any], dict[str, str]]
 # (client, params, since) -> the result of a write an earlier attempt already made, or None
 Reconciler = Callable[[Any, Any, datetime], dict[str, Any] | None]
 # The package whose PROVIDER_MODULES declare the tools (imported on first use).
@@ -127,12 +129,15 @@ class Provider:
     ``limits`` maps a rate-scope kind (a scope's text before its first ``:``)
     to the provider's published limits, e.g. ``{"github": ["5000/h burst 100"]}``;
     ``FLEET_RATE_LIMITS`` overrides any of them (see worker.tools.governor).
+    ``rate_headers`` reads, after every call, what the provider said about its
+    budget (``x-ratelimit-remaining``, ``-limit``, ``-reset``) for the governor.
     """
 
     name: str
     client: ClientFactory
     map_error: ErrorMapper
     limits: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    rate_headers: RateHeaders | None = None
     specs: list[ToolSpec] = field(default_factory=list)
 
     def tool(

@@ -36,7 +36,7 @@ from pydantic_core import to_jsonable_python
 from worker import ledger
 from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, from_dict
 from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 from worker.tools import governor
 from worker.tools.catalog import ToolSpec
 from worker.tools.context import CallContext, calling
@@ -123,25 +123,34 @@ class ToolTask(Task):
 
         attempt = begun.attempts + 1
         call = CallContext(run_id=ref.run_id, tool=self.name, attempt=attempt)
-        with calling(call):
-            try:
-                credential = getattr(parsed, "credential", "default")
-                client = self.spec.provider.client(settings, credential)
-                found, note = earlier_write(self.spec, client, parsed, begun)
-                result = found if found is not None else self.spec.func(client, parsed)
-                if note:
-                    result = {**result, "reconcile": note}
-                error: ToolError | None = None
-            except ToolError as exc:
-                error, trace = exc, _trace(exc, exc)
-            except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
-                error = self.spec.provider.map_error(exc)
-                trace = _trace(exc, error)
+        result, error, trace = self._call_provider(settings, parsed, begun, call)
         governor.learn(grant, error, call.response_headers)
 
         if error is None:
             return outbox.write("succeed", run_id=ref.run_id, result=_jsonable(result))
         self._fail(ref, error, attempt, headers, trace)
+
+    def _call_provider(
+        self, settings: Settings, parsed: Any, begun: Begun, call: CallContext
+    ) -> tuple[Any, ToolError | None, str]:
+        """``(result, None, "")`` or ``(None, the classified error, its trace)``; an
+        earlier attempt's write found stands in for the call (worker.tools.reconcile)."""
+        provider = self.spec.provider
+        with calling(call):
+            client = None
+            try:
+                client = provider.client(settings, getattr(parsed, "credential", "default"))
+                found, note = earlier_write(self.spec, client, parsed, begun)
+                result = found if found is not None else self.spec.func(client, parsed)
+                return ({**result, "reconcile": note} if note else result), None, ""
+            except ToolError as exc:
+                return None, exc, _trace(exc, exc)
+            except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
+                error = provider.map_error(exc)
+                return None, error, _trace(exc, error)
+            finally:
+                if client is not None and provider.rate_headers is not None:
+                    call.response_headers.update(provider.rate_headers(client))
 
     def _fail(
         self, ref: RunRef, error: ToolError, attempt: int, headers: dict[str, Any], trace: str
