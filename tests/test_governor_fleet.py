@@ -96,6 +96,7 @@ def test_a_429_seen_by_one_worker_parks_calls_on_every_worker(fleet, sim):
 
     later = [r["timestamp"] for r in jira_requests(sim)[1:]]
     assert min(later) >= limited_at + 3 - 0.1  # nobody called while the scope was closed
+    assert max(later) <= limited_at + 3 + 2.5  # and they resumed on time (9 at 10/s)
     assert rows[0]["attempts"] == 2  # the 429 was an attempt...
     assert {row["attempts"] for row in rows[1:]} == {1}  # ...the others only waited
     assert all(row["parks"] >= 1 for row in rows[1:])
