@@ -42,6 +42,7 @@ os.environ.update(
 
 import redis  # noqa: E402
 
+from bench.report import print_table  # noqa: E402
 from tests.support import REPO  # noqa: E402
 
 
@@ -136,10 +137,7 @@ def report(rows: list[dict], times: list[float], round_trips: int) -> None:
         ("governor Redis round trips per admitted call", str(round_trips),
          f"{round_trips / len(rows):.2f}"),
     ]  # fmt: skip
-    width = max(len(line[0]) for line in lines)
-    print(f"{'governor benchmark':<{width}}  {'measured':<22}  ratio")
-    for name, measured, ratio in lines:
-        print(f"{name:<{width}}  {measured:<22}  {ratio}")
+    print_table("governor benchmark", lines, measured_width=22)
 
 
 if __name__ == "__main__":

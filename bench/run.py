@@ -37,6 +37,7 @@ os.environ.update(
 
 import redis  # noqa: E402
 
+from bench.report import print_table  # noqa: E402
 from tests.support import REPO, Reply, ScriptedServer  # noqa: E402
 
 NOOP_TASKS = 2000
@@ -217,10 +218,7 @@ def main() -> None:
             f"{_p(enqueue_ours, 99) / _p(enqueue_bare, 99):.2f}",
         ),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'benchmark':<{width}}  {'measured':<28}  ratio")
-    for name, measured, ratio in rows:
-        print(f"{name:<{width}}  {measured:<28}  {ratio}")
+    print_table("benchmark", rows)
 
 
 if __name__ == "__main__":
