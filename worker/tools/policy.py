@@ -8,8 +8,12 @@ One execution of a tool message, in order:
 2. validate the params (keyword arguments only) — invalid: dead letter now;
 3. idempotency: another run holding the same key answers for this one
    (finished: its outcome is copied; still going: this one parks);
-4. the governor admits the call or says how long to park;
-5. call the provider with the SDK client built from settings;
+4. the governor admits the call against every rate scope it takes and its
+   provider's circuit, or reserves a later slot and the run parks until then
+   (worker.tools.governor);
+5. call the provider with the SDK client built from settings (after an
+   ambiguous failure a write first looks for its own earlier effect:
+   worker.tools.reconcile), then tell the governor what came back;
 6. classify: success is recorded; a ``Retryable`` error is retried with
    exponential backoff + full jitter, never sooner than ``Retry-After``;
    a ``Fatal`` error, or the last attempt, buries the run as a dead letter.
