@@ -41,21 +41,16 @@ from worker import ledger
 from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, from_dict
 from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
 from worker.settings import Settings, get_settings
-from worker.tools import governor
+from worker.tools.admission import RESERVED_HEADER, Admission
 from worker.tools.catalog import ToolSpec
-from worker.tools.context import CallContext, calling
-from worker.tools.reconcile import earlier_write, maybe_written
+from worker.tools.context import CallContext, ParkRequest, calling
+from worker.tools.reconcile import earlier_write
 from worker.tools.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
 CORRELATION_HEADERS = ("idempotency_key", "agent_task_id", "step_id")
 NOT_BEFORE_HEADER = "fleet_not_before"
-# A run parked over budget holds its tokens for the slot it parks until (unix time);
-# a reservation older than the grace (the run waited elsewhere since) is not honoured.
-RESERVED_HEADER = "fleet_reserved"
-RESERVATION_GRACE_SECONDS = 30.0
-EARLY_SECONDS = 0.005
 POLICY_HEADERS = (*CORRELATION_HEADERS, NOT_BEFORE_HEADER, RESERVED_HEADER)
 DUPLICATE_PARK_SECONDS = 2.0
 
@@ -123,38 +118,44 @@ class ToolTask(Task):
                 return _answer(begun.holder.result, begun.holder.error)
             self._park(ref, DUPLICATE_PARK_SECONDS, headers)
 
-        grant = self._admit(ref, parsed, begun, headers)
-
+        admission = Admission(self.spec, parsed, ref.run_id, begun, headers)
         attempt = begun.attempts + 1
         call = CallContext(run_id=ref.run_id, tool=self.name, attempt=attempt)
-        result, error, trace = self._call_provider(settings, parsed, begun, call)
-        governor.learn(grant, error, call.response_headers)
+        try:
+            admission.first()
+            result, error, trace = self._call_provider(settings, parsed, begun, call, admission)
+        except ParkRequest as request:
+            self._park(ref, request.wait, {**headers, **request.headers})
 
         if error is None:
             return outbox.write("succeed", run_id=ref.run_id, result=_jsonable(result))
         self._fail(ref, error, attempt, headers, trace)
 
     def _call_provider(
-        self, settings: Settings, parsed: Any, begun: Begun, call: CallContext
+        self, settings: Settings, parsed: Any, begun: Begun, call: CallContext, admission: Admission
     ) -> tuple[Any, ToolError | None, str]:
         """``(result, None, "")`` or ``(None, the classified error, its trace)``; an
-        earlier attempt's write found stands in for the call (worker.tools.reconcile)."""
+        earlier attempt's write found stands in for the call (worker.tools.reconcile).
+        What came back is reported to the governor; a ParkRequest passes through."""
         provider = self.spec.provider
+        client, error = None, None
         with calling(call):
-            client = None
             try:
                 client = provider.client(settings, getattr(parsed, "credential", "default"))
+                call.pacer = lambda: admission.pace(client, call)
                 found, note = earlier_write(self.spec, client, parsed, begun)
                 result = found if found is not None else self.spec.func(client, parsed)
                 return ({**result, "reconcile": note} if note else result), None, ""
+            except ParkRequest:
+                raise
             except ToolError as exc:
+                error = exc
                 return None, exc, _trace(exc, exc)
             except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
                 error = provider.map_error(exc)
                 return None, error, _trace(exc, error)
             finally:
-                if client is not None and provider.rate_headers is not None:
-                    call.response_headers.update(provider.rate_headers(client))
+                admission.learn(client, call, error)
 
     def _fail(
         self, ref: RunRef, error: ToolError, attempt: int, headers: dict[str, Any], trace: str
@@ -221,32 +222,6 @@ class ToolTask(Task):
             base_seconds=spec.backoff_base_seconds,
             cap_seconds=spec.backoff_cap_seconds,
         )
-
-    def _admit(
-        self, ref: RunRef, parsed: Any, begun: Begun, headers: dict[str, Any]
-    ) -> governor.Grant | None:
-        """The governor's grant for this call, or a park until the call's slot.
-
-        Over budget, the call's tokens are reserved for a later slot and the
-        run parks until then carrying the reservation; back on time, it only
-        checks that no scope closed and the circuit is not open meanwhile.
-        """
-        slot = float(headers.pop(RESERVED_HEADER, 0) or 0)
-        if slot - time.time() > EARLY_SECONDS:  # back before its slot: wait the rest
-            self._park(ref, slot - time.time(), {**headers, RESERVED_HEADER: slot})
-        grant = governor.admit(
-            self.spec,
-            parsed,
-            ref.run_id,
-            reconciling=maybe_written(begun),
-            reserved=time.time() - slot < RESERVATION_GRACE_SECONDS,
-        )
-        if grant is not None and not grant.admitted:
-            logger.debug("%s[%s] parked %.2fs: %s", self.name, ref.run_id, grant.wait, grant.reason)
-            if grant.reserved:
-                headers = {**headers, RESERVED_HEADER: time.time() + grant.wait}
-            self._park(ref, grant.wait, headers)
-        return grant
 
 
 def _trace(exc: Exception, error: ToolError) -> str:
