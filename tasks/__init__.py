@@ -6,4 +6,11 @@ Importing this package imports no provider: the catalog
 the tools.
 """
 
-PROVIDER_MODULES = ("tasks.diagnostics", "tasks.github", "tasks.http", "tasks.jira", "tasks.slack")
+PROVIDER_MODULES = (
+    "tasks.diagnostics",
+    "tasks.github",
+    "tasks.github_syncs",
+    "tasks.http",
+    "tasks.jira",
+    "tasks.slack",
+)

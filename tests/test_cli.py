@@ -131,7 +131,7 @@ def test_migrate_creates_a_missing_database_and_is_repeatable(scratch_database):
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
-    assert f"{scratch_database} is at migration 0001" in second.stdout
+    assert f"{scratch_database} is at migration 0002" in second.stdout
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={scratch_database}") as conn:
         tables = {
             r[0]

@@ -96,6 +96,15 @@ def test_fleet_up_serves_flower_http_calls_and_stops_cleanly_on_ctrl_c(ledger_db
         repo = wait_final(github.json()["task-id"])
         assert repo["status"] == "succeeded", repo["error"]
         assert repo["result"]["default_branch"] == "main"
+        assert any("Demo syncs" in line and "demo-github-issues" in line for line in lines)
+        demo = httpx.post(
+            f"http://127.0.0.1:{port}/api/task/send-task/sync.github.issues",
+            json={"kwargs": {"sync": "demo-github-issues"}},
+            timeout=10,
+        )
+        synced = wait_final(demo.json()["task-id"])
+        assert synced["status"] == "succeeded", synced["error"]
+        assert synced["result"]["inserted"] > 0
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=60)

@@ -192,13 +192,15 @@ def test_public_names_keep_working():
     assert "worker.broker.transport:Transport" in report
 
 
-def test_the_app_registers_every_catalog_tool_and_the_housekeeping_tasks():
+def test_the_app_registers_every_catalog_tool_sync_kind_and_housekeeping_task():
     from worker.app import app
+    from worker.syncs.kinds import sync_kinds
     from worker.tools.catalog import catalog
     from worker.tools.policy import ToolTask
 
     tools = {name for name, task in app.tasks.items() if isinstance(task, ToolTask)}
 
-    assert tools == set(catalog())
+    assert tools == set(catalog()) | {f"sync.{kind}" for kind in sync_kinds()}
+    assert "sync.github.issues" in tools
     assert "fleet.drain_outbox" in app.tasks
     assert not isinstance(app.tasks["fleet.drain_outbox"], ToolTask)

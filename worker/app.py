@@ -34,6 +34,8 @@ from worker import (
 )
 from worker.queues import DEFAULT_QUEUE, QUEUES, queue_for
 from worker.settings import get_settings
+from worker.syncs.kinds import sync_kinds
+from worker.syncs.runner import sync_spec
 from worker.tools.catalog import catalog
 from worker.tools.policy import tool_task
 
@@ -85,6 +87,13 @@ def create_app() -> Celery:
         worker_hijack_root_logger=True,
         worker_redirect_stdouts_level="INFO",
         beat_schedule=_beat_schedule(),
+        # Beat's schedule lives in Redis behind a leader lock (celery-redbeat): a
+        # second beat process waits for the lock instead of scheduling everything twice.
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=settings.broker_url,
+        redbeat_key_prefix="fleet:beat:",
+        redbeat_lock_timeout=30,
+        beat_max_loop_interval=5,
     )
     for name, func in housekeeping.TASKS.items():
         celery_app.task(name=name, ignore_result=True, shared=False)(func)
@@ -94,9 +103,12 @@ def create_app() -> Celery:
 
 
 def register_tools(sender: Celery, **_: Any) -> None:
-    """Register the Celery task of every catalog entry (when the app is finalized)."""
+    """Register the Celery task of every catalog entry and of every sync kind (when
+    the app is finalized); both run under the one tool policy."""
     for spec in catalog().values():
         sender.register_task(tool_task(spec))
+    for kind in sync_kinds().values():
+        sender.register_task(tool_task(sync_spec(kind)))
 
 
 def _beat_schedule() -> dict[str, Any]:

@@ -9,7 +9,7 @@ Secrets are ``SecretStr`` so they never print by accident, and
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -64,6 +64,23 @@ class Settings(BaseSettings):
     )
     circuit_cooldown_seconds: float = Field(
         default=30.0, gt=0, description="How long an open circuit parks calls before a probe."
+    )
+
+    # --- syncs -------------------------------------------------------------
+    syncs: list[dict[str, Any]] = Field(
+        default_factory=list, description="JSON list of sync entries (see the README's Syncs)."
+    )
+    syncs_file: str | None = Field(
+        default=None, description="A YAML or JSON file holding the sync entries instead."
+    )
+    sync_lookback_seconds: float = Field(
+        default=300.0, ge=0, description="Each run re-reads this much before its cursor."
+    )
+    sync_lease_seconds: float = Field(
+        default=120.0, gt=0, description="A run's hold on its sync, renewed after every page."
+    )
+    sync_failures_alert: int = Field(
+        default=3, ge=1, description="Failed attempts in a row that flag a sync as failing."
     )
 
     # --- workers ---------------------------------------------------------

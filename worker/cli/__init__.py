@@ -8,17 +8,30 @@ group; each imports what it needs when it runs, so ``fleet --help`` is quick:
 - ``up`` (with ``supervisor``): the whole fleet in the foreground;
 - ``tools``: ``tools``, ``call``;
 - ``runs``: ``runs``, ``dlq``;
-- ``limits``: the rate governor's state.
+- ``limits``: the rate governor's state;
+- ``syncs``: the configured syncs, running one, their items.
 """
 
 from __future__ import annotations
 
 import click
 
-from worker.cli import limits, processes, runs, tools, up
+from worker.cli import limits, processes, runs, syncs, tools, up
 
 
-@click.group()
+class FleetGroup(click.Group):
+    """Reports an unreachable ledger as one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from worker.ledger import LedgerUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except LedgerUnavailable as exc:
+            raise click.ClickException(f"{exc} (is PostgreSQL up? then `fleet migrate`)") from None
+
+
+@click.group(cls=FleetGroup)
 def main() -> None:
     """toolfleet: a Celery fleet running integration tools for AI agents."""
 
@@ -35,5 +48,6 @@ for command in (
     runs.runs,
     runs.dlq,
     limits.limits,
+    syncs.syncs,
 ):
     main.add_command(command)

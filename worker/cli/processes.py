@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 import click
 
@@ -14,8 +13,12 @@ from worker.settings import get_settings
 
 
 def _celery(argv: list[str]) -> None:
-    from worker.app import app
+    from worker.syncs.config import SyncConfigError
 
+    try:
+        from worker.app import app
+    except SyncConfigError as exc:  # refused at start, naming the entry and the field
+        fail(str(exc))
     app.start(argv)
 
 
@@ -52,9 +55,9 @@ def worker(
 @click.command()
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
-    """Run the beat scheduler (exactly one per fleet)."""
-    schedule = os.path.join(tempfile.gettempdir(), "toolfleet-beat-schedule")
-    _celery(["beat", "-l", loglevel, "--schedule", schedule])
+    """Run the beat scheduler. Its schedule lives in Redis behind a leader lock
+    (celery-redbeat): a second beat waits as a standby, it never schedules twice."""
+    _celery(["beat", "-l", loglevel])
 
 
 @click.command()

@@ -3,6 +3,7 @@ simulator for providers without credentials) in the foreground until Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -13,6 +14,9 @@ from worker.queues import QUEUES
 from worker.settings import get_settings
 
 FLEET = [sys.executable, "-m", "worker.cli"]
+# Run against the simulator when no syncs are configured: `fleet syncs` shows them.
+DEMO_SYNCS = [{"name": "demo-github-issues", "kind": "github.issues", "every": 60,
+               "repo": "octo/hello"}]  # fmt: skip
 
 
 @click.command()
@@ -37,6 +41,9 @@ def up(no_flower: bool, no_beat: bool, concurrency: int | None) -> None:
             f"Providers SIMULATED (no credentials configured): {', '.join(simulated)} "
             f"→ local simulator at http://127.0.0.1:{settings.simulator_port}"
         )
+        if "GitHub" in simulated and not (settings.syncs or settings.syncs_file):
+            os.environ["FLEET_SYNCS"] = json.dumps(DEMO_SYNCS)
+            click.echo(f"Demo syncs (FLEET_SYNCS): {', '.join(s['name'] for s in DEMO_SYNCS)}")
     specs += [
         ProcessSpec(
             f"worker-{q}", [*FLEET, "worker", "-Q", q, "-n", f"{q}@%h", "-c", str(concurrency)]

@@ -92,3 +92,50 @@ class DeadLetter(Base):
     resolved_at: Mapped[datetime | None]
 
     __table_args__ = (Index("dead_letters_state_dead_at_idx", "state", text("dead_at DESC")),)
+
+
+class SyncState(Base):
+    """One row per configured sync: its cursor, its checkpoint, who runs it, how it went."""
+
+    __tablename__ = "sync_state"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(512))
+    cursor: Mapped[str | None] = mapped_column(String(64))  # newest change synced
+    checkpoint: Mapped[dict[str, Any] | None]  # a run in progress: since, next page, high water
+    run_id: Mapped[str | None] = mapped_column(String(64))  # the run holding the lease
+    lease_until: Mapped[datetime | None]
+    last_run_id: Mapped[str | None] = mapped_column(String(64))
+    last_started_at: Mapped[datetime | None]
+    last_finished_at: Mapped[datetime | None]
+    last_outcome: Mapped[str | None] = mapped_column(String(16))  # succeeded/failed/skipped
+    last_counts: Mapped[dict[str, Any] | None]  # pages, inserted, updated, unchanged
+    last_error: Mapped[dict[str, Any] | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    skipped_runs: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_success_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SyncedItem(Base):
+    """What a sync brought in: one row per provider object, upserted by content hash."""
+
+    __tablename__ = "synced_items"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(255))
+    sync_name: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_updated_at: Mapped[str | None] = mapped_column(String(64))  # the provider's own
+    first_seen: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_seen: Mapped[datetime] = mapped_column(server_default=func.now())  # last changed
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        Index("synced_items_identity_uq", "provider", "kind", "external_id", unique=True),
+        Index("synced_items_sync_seen_idx", "sync_name", text("last_seen DESC")),
+    )

@@ -1,0 +1,281 @@
+"""Incremental syncs through real workers, the simulator and Postgres.
+
+The sync workers here use a broker db of their own, with the syncs
+configured in their environment; the test process publishes `sync.<kind>`
+runs and reads `sync_state` / `synced_items` back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from celery import Celery
+from sqlalchemy import text
+
+from tests.conftest import GITHUB_SECRET, REDIS_HOST
+from tests.support import WorkerProcess, wait_final, wait_for
+from worker.ledger.db import engine
+from worker.syncs.config import SyncConfigError, load_entries
+
+BROKER = f"{REDIS_HOST}/5"
+SYNCS = [
+    {"name": "big", "kind": "github.issues", "every": 3600, "repo": "octo/big"},
+    {"name": "hello", "kind": "github.issues", "every": 3600, "repo": "octo/hello"},
+]
+SYNC_ENV = {
+    "FLEET_BROKER_URL": BROKER,
+    "FLEET_SYNCS": json.dumps(SYNCS),
+    "FLEET_SYNC_LOOKBACK_SECONDS": "0",
+    "FLEET_SYNC_LEASE_SECONDS": "3",
+    # Pages are paced by the governor: each page after the first waits its turn (parks).
+    "FLEET_RATE_LIMITS": json.dumps({"github": ["5/s"]}),
+}
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sync_logs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return tmp_path_factory.mktemp("syncs")
+
+
+@pytest.fixture
+def sync_worker(ledger_db, simulator, sync_logs) -> Iterator[WorkerProcess]:
+    redis.Redis.from_url(BROKER).flushdb()
+    with engine().begin() as conn:
+        conn.execute(text("DELETE FROM synced_items; DELETE FROM sync_state"))
+    worker = WorkerProcess(sync_logs / "worker.log", SYNC_ENV, queues="syncs", name="sync")
+    worker.wait_ready()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def app(sync_worker) -> Celery:
+    app = Celery(broker=BROKER, backend=BROKER)
+    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": "syncs"},))
+    return app
+
+
+def github(sim: Any) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"{sim.url}/github", headers={"Authorization": f"token {GITHUB_SECRET}"}
+    )
+
+
+def open_issues(sim: Any, repo: str, count: int, *, spread: bool = False) -> None:
+    """``count`` new issues in ``repo``; ``spread``: last updated one second apart, an
+    hour ago (a repository with history, not 250 issues from the same second)."""
+    with github(sim) as gh:
+        if gh.get(f"/repos/{repo}").status_code == 404:
+            with sim.engine.lock:  # a fresh repository of its own
+                state = sim.engine.state.github
+                state.repos[repo] = {**state.repos["octo/hello"], "full_name": repo}
+                state.issues[repo] = {}
+                state.pulls[repo] = {}
+                state.labels[repo] = {}
+        for n in range(count):
+            gh.post(f"/repos/{repo}/issues", json={"title": f"issue {n}"}).raise_for_status()
+    if spread:
+        base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        with sim.engine.lock:
+            for n, issue in enumerate(sim.engine.state.github.issues[repo].values()):
+                issue["updated_at"] = base + timedelta(seconds=n)
+
+
+def run_sync(app: Celery, name: str, **params: Any) -> dict[str, Any]:
+    result = app.send_task("sync.github.issues", kwargs={"sync": name, **params})
+    return wait_final(result.id, timeout=60)
+
+
+def state(name: str) -> dict[str, Any]:
+    with engine().connect() as conn:
+        return dict(
+            conn.execute(text("SELECT * FROM sync_state WHERE name = :n"), {"n": name})
+            .mappings()
+            .one()
+        )
+
+
+def items(name: str) -> list[dict[str, Any]]:
+    with engine().connect() as conn:
+        rows = conn.execute(
+            text("SELECT * FROM synced_items WHERE sync_name = :n ORDER BY external_id"),
+            {"n": name},
+        )
+        return [dict(r) for r in rows.mappings()]
+
+
+def issue_pages(sim: Any, repo: str) -> list[dict[str, Any]]:
+    return sim.requests(provider="github", method="GET", path=rf"^/repos/{repo}/issues$")
+
+
+def test_a_first_run_takes_everything_and_the_next_only_what_changed(app, sim):
+    open_issues(sim, "octo/big", 250, spread=True)
+
+    first = run_sync(app, "big")
+    cursor = state("big")["cursor"]
+    with github(sim) as gh:
+        for number in (3, 100, 201):
+            gh.patch(f"/repos/octo/big/issues/{number}", json={"title": f"edited {number}"})
+    sim.clear_requests()
+    second = run_sync(app, "big")
+
+    assert first["status"] == "succeeded"
+    assert first["result"]["inserted"] == 250
+    assert first["result"]["pages"] == 3
+    assert first["parks"] >= 2  # the governor paced the pages: parked, not failed
+    assert first["attempts"] == 1
+    assert len(items("big")) == 250
+    assert second["result"]["inserted"] == 0
+    assert second["result"]["updated"] == 3
+    assert second["result"]["unchanged"] == 1  # the newest before: read again (same second)
+    pages = issue_pages(sim, "octo/big")
+    assert pages[0]["query"]["since"] == cursor  # since= the cursor (no lookback here)
+    assert len(pages) == 1  # only what changed came back: one page
+    edited = {i["external_id"]: i["payload"]["title"] for i in items("big")}
+    assert edited["octo/big#100"] == "edited 100"
+    assert state("big")["last_counts"]["updated"] == 3
+
+
+def test_rereading_unchanged_items_writes_nothing(app, sim):
+    run_sync(app, "hello")
+    before = {i["external_id"]: i["updated_at"] for i in items("hello")}
+
+    again = run_sync(app, "hello", full=True)
+
+    assert again["result"]["unchanged"] == len(before) > 0
+    assert again["result"]["inserted"] == again["result"]["updated"] == 0
+    assert {i["external_id"]: i["updated_at"] for i in items("hello")} == before
+
+
+def test_a_worker_killed_mid_sync_resumes_from_its_checkpoint(app, sim, sync_worker, sync_logs):
+    open_issues(sim, "octo/big", 250, spread=True)
+    sim.inject("github", method="GET", path=r"^/repos/octo/big/issues$", latency=1.5, times=None)
+    app.send_task("sync.github.issues", kwargs={"sync": "big"})
+    wait_for(lambda: pages_done("big") == 2, timeout=30, what="two pages")
+    sync_worker.kill()  # SIGKILL, the third page in flight
+    sim.clear_faults()
+    time.sleep(3.2)  # the dead run's lease runs out
+    second = WorkerProcess(sync_logs / "worker2.log", SYNC_ENV, queues="syncs", name="sync2")
+    second.wait_ready()
+    try:
+        resumed = run_sync(app, "big")
+    finally:
+        second.stop()
+
+    synced = items("big")
+    assert resumed["status"] == "succeeded"
+    assert resumed["result"]["pages"] == 3  # two before the kill, one after
+    assert resumed["result"]["inserted"] == 250
+    assert len(synced) == len({i["external_id"] for i in synced}) == 250
+    assert state("big")["checkpoint"] is None
+
+
+def test_a_sync_held_by_a_live_run_is_skipped(app, sim):
+    open_issues(sim, "octo/big", 150)
+    sim.inject("github", method="GET", path=r"^/repos/octo/big/issues$", latency=1.0, times=None)
+    long = app.send_task("sync.github.issues", kwargs={"sync": "big"})
+    wait_for(lambda: (state_or_none("big") or {}).get("run_id"), what="the first run")
+
+    skipped = run_sync(app, "big")
+    done = wait_final(long.id, timeout=60)
+
+    assert skipped["status"] == "succeeded"
+    assert skipped["result"]["skipped"] is True
+    assert skipped["result"]["running"] == long.id
+    assert done["result"]["inserted"] == 150
+    assert state("big")["skipped_runs"] == 1
+
+
+def test_a_bad_entry_is_refused_naming_the_entry_and_the_field():
+    from worker.settings import Settings
+
+    cases = {
+        "repo": [{"name": "x", "kind": "github.issues", "every": 5, "repo": "no slash"}],
+        "kind": [{"name": "x", "kind": "github.issue", "every": 5, "repo": "o/r"}],
+        "every/cron": [{"name": "x", "kind": "github.issues", "repo": "o/r"}],
+        "cron": [{"name": "x", "kind": "github.issues", "cron": "every day", "repo": "o/r"}],
+        "unexpected": [{"name": "x", "kind": "github.issues", "every": 5, "repo": "o/r", "y": 1}],
+    }
+    for field, entries in cases.items():
+        with pytest.raises(SyncConfigError, match=r"sync 'x' \(entry 1\): .*") as raised:
+            load_entries(Settings(syncs=entries))
+        assert field.split("/")[0] in str(raised.value) or field == "unexpected"
+    with pytest.raises(SyncConfigError, match=r"did you mean github\.issues"):
+        load_entries(Settings(syncs=cases["kind"]))
+
+
+def state_or_none(name: str) -> dict[str, Any] | None:
+    with engine().connect() as conn:
+        row = conn.execute(text("SELECT * FROM sync_state WHERE name = :n"), {"n": name})
+        found = row.mappings().first()
+        return dict(found) if found else None
+
+
+def pages_done(name: str) -> int:
+    checkpoint = (state_or_none(name) or {}).get("checkpoint") or {}
+    return (checkpoint.get("counts") or {}).get("pages", 0)
+
+
+def test_a_429_mid_sync_finishes_later_with_every_item_once(app, sim):
+    open_issues(sim, "octo/big", 250, spread=True)
+    run = app.send_task("sync.github.issues", kwargs={"sync": "big"})
+    wait_for(lambda: pages_done("big") == 1, timeout=30, what="the first page")
+    sim.inject("github", method="GET", path=r"^/repos/octo/big/issues$", status=429, retry_after=1)
+
+    done = wait_final(run.id, timeout=60)
+
+    synced = items("big")
+    statuses = [r["status"] for r in issue_pages(sim, "octo/big")]
+    assert done["status"] == "succeeded"
+    assert 429 in statuses
+    assert statuses.count(200) == 3  # no page read twice: resumed from the checkpoint
+    assert done["result"]["pages"] == 3
+    assert len(synced) == len({i["external_id"] for i in synced}) == 250
+
+
+def test_two_beat_processes_schedule_a_sync_as_one_would(app, sim, sync_logs, sync_worker):
+    beat_env = {**SYNC_ENV, "FLEET_SYNCS": json.dumps([{**SYNCS[1], "every": 5}])}
+    beats = [
+        subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "beat", "-l", "INFO"],
+            env={**os.environ, **beat_env},
+            stdout=(sync_logs / f"beat{n}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for n in (1, 2)
+    ]
+    started = datetime.now(UTC)
+    try:
+        time.sleep(31)
+    finally:
+        for beat in beats:
+            beat.terminate()
+        for beat in beats:
+            beat.wait(20)
+
+    with engine().connect() as conn:
+        runs = (
+            conn.execute(
+                text(
+                    "SELECT result FROM tool_runs WHERE tool = 'sync.github.issues'"
+                    " AND params->>'sync' = 'hello' AND created_at >= :t"
+                ),
+                {"t": started},
+            )
+            .scalars()
+            .all()
+        )
+    real = [r for r in runs if r and not r.get("skipped")]
+    assert 5 <= len(real) <= 8  # one beat: every 5 s for ~31 s (6-7); two without a lock: ~13

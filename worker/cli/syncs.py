@@ -1,0 +1,106 @@
+"""`fleet syncs`: the configured syncs, their cursors and last runs; run one now; its items."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from worker.cli.output import echo_json, fail, table
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def syncs(ctx: click.Context, as_json: bool) -> None:
+    """Each sync: kind, target, cursor, last run and its counts, failures, lag."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from worker.settings import get_settings
+    from worker.syncs import store
+    from worker.syncs.config import load_entries
+
+    settings = get_settings()
+    known = {row["name"]: row for row in store.states()}
+    rows = []
+    for name, entry in load_entries(settings).items():
+        state = known.get(name, {})
+        counts = state.get("last_counts") or {}
+        failures = state.get("consecutive_failures") or 0
+        rows.append(
+            {
+                "name": name,
+                "kind": entry.kind.name,
+                "target": entry.target,
+                "every": f"{entry.every:g}s" if entry.every else entry.cron,
+                "cursor": state.get("cursor"),
+                "running": state.get("run_id"),
+                "last_outcome": state.get("last_outcome"),
+                "last_started_at": state.get("last_started_at"),
+                "last_finished_at": state.get("last_finished_at"),
+                "counts": counts,
+                "skipped_runs": state.get("skipped_runs") or 0,
+                "consecutive_failures": failures,
+                "failing": failures >= settings.sync_failures_alert,
+                "last_error": state.get("last_error"),
+                "lag_seconds": _lag(state.get("last_success_at")),
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        counts = row["counts"]
+        row["last run"] = (
+            f"{row['last_outcome'] or 'never'}"
+            + (f" {counts.get('pages', 0)}p +{counts.get('inserted', 0)}"
+               f" ~{counts.get('updated', 0)} ={counts.get('unchanged', 0)}" if counts else "")
+        )  # fmt: skip
+        row["lag"] = "" if row["lag_seconds"] is None else f"{row['lag_seconds']:.0f}s"
+        row["failing"] = f"FAILING x{row['consecutive_failures']}" if row["failing"] else ""
+    table(rows, ["name", "kind", "target", "every", "cursor", "last run", "lag", "failing"])
+
+
+@syncs.command("run")
+@click.argument("name")
+@click.option("--full", is_flag=True, help="Forget the cursor: read everything again.")
+def syncs_run(name: str, full: bool) -> None:
+    """Run sync NAME now (skipped if a run of it is already going)."""
+    from worker.app import app
+    from worker.settings import get_settings
+    from worker.syncs.config import load_entries
+
+    entry = load_entries(get_settings()).get(name)
+    if entry is None:
+        fail(f"no sync named {name!r} is configured (`fleet syncs` lists them)")
+    result = app.send_task(entry.task, kwargs={"sync": name, "full": full})
+    click.echo(result.id)
+
+
+@syncs.command("items")
+@click.argument("name")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def syncs_items(name: str, limit: int, as_json: bool) -> None:
+    """What sync NAME brought in, most recently changed first."""
+    from worker.syncs import store
+
+    rows = store.items(name, limit)
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        row["summary"] = _summary(row["payload"])
+    table(rows, ["external_id", "source_updated_at", "last_seen", "summary"])
+
+
+def _summary(payload: dict[str, Any]) -> str:
+    for key in ("title", "summary", "text", "message"):
+        if payload.get(key):
+            return str(payload[key])
+    return ""
+
+
+def _lag(last_success: datetime | None) -> float | None:
+    return (datetime.now(UTC) - last_success).total_seconds() if last_success else None
