@@ -102,7 +102,7 @@ local function earliest(field, from)
   for _, b in ipairs(buckets) do
     b["v" .. field] = tonumber(redis.call("GET", b[field]) or "0") or 0
     local allowed_at = math.max(b["v" .. field], now) + step(field, b) - b[3] * step(field, b)
-    if allowed_at > slot then
+    if allowed_at > slot + 0.000001 then  -- not a float rounding of "now"
       slot, binding = allowed_at, b
     end
   end
