@@ -12,5 +12,7 @@ PROVIDER_MODULES = (
     "tasks.github_syncs",
     "tasks.http",
     "tasks.jira",
+    "tasks.jira_syncs",
     "tasks.slack",
+    "tasks.slack_syncs",
 )

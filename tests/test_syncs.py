@@ -22,7 +22,7 @@ import redis
 from celery import Celery
 from sqlalchemy import text
 
-from tests.conftest import GITHUB_SECRET, REDIS_HOST
+from tests.conftest import GITHUB_SECRET, JIRA_SECRET, JIRA_USER, REDIS_HOST, SLACK_SECRET
 from tests.support import WorkerProcess, wait_final, wait_for
 from worker.ledger.db import engine
 from worker.syncs.config import SyncConfigError, load_entries
@@ -31,6 +31,9 @@ BROKER = f"{REDIS_HOST}/5"
 SYNCS = [
     {"name": "big", "kind": "github.issues", "every": 3600, "repo": "octo/big"},
     {"name": "hello", "kind": "github.issues", "every": 3600, "repo": "octo/hello"},
+    {"name": "hello-commits", "kind": "github.commits", "every": 3600, "repo": "octo/hello"},
+    {"name": "ops", "kind": "jira.issues", "every": 3600, "jql": "project = OPS"},
+    {"name": "general", "kind": "slack.history", "every": 3600, "channel": "C0001"},
 ]
 SYNC_ENV = {
     "FLEET_BROKER_URL": BROKER,
@@ -38,7 +41,9 @@ SYNC_ENV = {
     "FLEET_SYNC_LOOKBACK_SECONDS": "0",
     "FLEET_SYNC_LEASE_SECONDS": "3",
     # Pages are paced by the governor: each page after the first waits its turn (parks).
-    "FLEET_RATE_LIMITS": json.dumps({"github": ["5/s"]}),
+    "FLEET_RATE_LIMITS": json.dumps(
+        {"github": ["5/s"], "jira": ["100/s burst 100"], "slack-tier1": ["100/s burst 100"]}
+    ),
 }
 pytestmark = pytest.mark.slow
 
@@ -93,7 +98,8 @@ def open_issues(sim: Any, repo: str, count: int, *, spread: bool = False) -> Non
 
 
 def run_sync(app: Celery, name: str, **params: Any) -> dict[str, Any]:
-    result = app.send_task("sync.github.issues", kwargs={"sync": name, **params})
+    kind = next(entry["kind"] for entry in SYNCS if entry["name"] == name)
+    result = app.send_task(f"sync.{kind}", kwargs={"sync": name, **params})
     return wait_final(result.id, timeout=60)
 
 
@@ -279,3 +285,63 @@ def test_two_beat_processes_schedule_a_sync_as_one_would(app, sim, sync_logs, sy
         )
     real = [r for r in runs if r and not r.get("skipped")]
     assert 5 <= len(real) <= 8  # one beat: every 5 s for ~31 s (6-7); two without a lock: ~13
+
+
+def test_github_commits_first_run_then_only_newer(app, sim):
+    first = run_sync(app, "hello-commits")
+    cursor = state("hello-commits")["cursor"]
+    sim.clear_requests()
+    second = run_sync(app, "hello-commits")
+
+    commits = sim.requests(provider="github", path=r"^/repos/octo/hello/commits$")
+    assert first["result"]["inserted"] == len(items("hello-commits")) > 0
+    assert commits[0]["query"]["since"] == cursor
+    assert second["result"]["inserted"] == second["result"]["updated"] == 0
+
+
+def test_jira_issues_by_jql_first_run_then_only_what_changed(app, sim):
+    first = run_sync(app, "ops")
+    auth = (JIRA_USER, JIRA_SECRET)
+    with httpx.Client(base_url=f"{sim.url}/jira/rest/api/2", auth=auth) as jira:
+        for summary in ("Renew the CDN certificate", "Page the on-call less"):
+            fields = {"project": {"key": "OPS"}, "summary": summary, "issuetype": {"name": "Task"}}
+            jira.post("/issue", json={"fields": fields}).raise_for_status()
+        jira.put("/issue/OPS-1", json={"fields": {"summary": "Rotate TLS certificates now"}})
+    sim.clear_requests()
+    second = run_sync(app, "ops")
+
+    searches = sim.requests(provider="jira", path=r"/rest/api/2/search")
+    synced = {i["external_id"]: i["payload"]["summary"] for i in items("ops")}
+    assert first["result"]["inserted"] >= 3
+    assert 'updated >= "' in searches[0]["query"]["jql"]
+    assert second["result"]["inserted"] == 2
+    assert second["result"]["updated"] == 1
+    assert synced["OPS-1"] == "Rotate TLS certificates now"
+    assert len(synced) == first["result"]["inserted"] + 2
+
+
+def test_slack_history_first_run_then_only_new_messages(app, sim):
+    def post(*texts: str) -> None:
+        with httpx.Client(base_url=f"{sim.url}/slack/api") as slack:
+            for text_ in texts:
+                slack.post(
+                    "/chat.postMessage",
+                    data={"channel": "C0001", "text": text_},
+                    headers={"Authorization": f"Bearer {SLACK_SECRET}"},
+                ).raise_for_status()
+
+    post(*(f"build {n} passed" for n in range(20)))
+    first = run_sync(app, "general")
+    cursor = state("general")["cursor"]
+    post("deploy started", "deploy done")
+    sim.clear_requests()
+    second = run_sync(app, "general")
+
+    reads = sim.requests(provider="slack", path="conversations.history")
+    sent = {**reads[0]["query"], **(reads[0]["body"] or {})}
+    assert first["result"]["inserted"] == len(items("general")) - 2 >= 27  # seeded + 20
+    assert first["result"]["pages"] >= 2  # 15 a page
+    assert sent["oldest"] == cursor
+    assert second["result"]["inserted"] == 2
+    assert second["result"]["updated"] == 0
+    assert second["result"]["unchanged"] == 1  # the newest before, read again (inclusive)

@@ -15,8 +15,17 @@ from worker.settings import get_settings
 
 FLEET = [sys.executable, "-m", "worker.cli"]
 # Run against the simulator when no syncs are configured: `fleet syncs` shows them.
-DEMO_SYNCS = [{"name": "demo-github-issues", "kind": "github.issues", "every": 60,
-               "repo": "octo/hello"}]  # fmt: skip
+DEMO_SYNCS = {
+    "GitHub": [
+        {"name": "demo-github-issues", "kind": "github.issues", "every": 60, "repo": "octo/hello"},
+        {"name": "demo-github-commits", "kind": "github.commits", "every": 300,
+         "repo": "octo/hello"},
+    ],
+    "Jira": [{"name": "demo-jira-issues", "kind": "jira.issues", "every": 120,
+              "jql": "project = DEMO"}],
+    "Slack": [{"name": "demo-slack-history", "kind": "slack.history", "every": 120,
+               "channel": "C0001"}],
+}  # fmt: skip
 
 
 @click.command()
@@ -41,9 +50,10 @@ def up(no_flower: bool, no_beat: bool, concurrency: int | None) -> None:
             f"Providers SIMULATED (no credentials configured): {', '.join(simulated)} "
             f"→ local simulator at http://127.0.0.1:{settings.simulator_port}"
         )
-        if "GitHub" in simulated and not (settings.syncs or settings.syncs_file):
-            os.environ["FLEET_SYNCS"] = json.dumps(DEMO_SYNCS)
-            click.echo(f"Demo syncs (FLEET_SYNCS): {', '.join(s['name'] for s in DEMO_SYNCS)}")
+        if not (settings.syncs or settings.syncs_file):
+            demos = [entry for name in simulated for entry in DEMO_SYNCS[name]]
+            os.environ["FLEET_SYNCS"] = json.dumps(demos)
+            click.echo(f"Demo syncs (FLEET_SYNCS): {', '.join(d['name'] for d in demos)}")
     specs += [
         ProcessSpec(
             f"worker-{q}", [*FLEET, "worker", "-Q", q, "-n", f"{q}@%h", "-c", str(concurrency)]
