@@ -58,6 +58,8 @@ def _since(ctx: Ctx, name: str) -> datetime | None:
 
 
 def _viewer(ctx: Ctx) -> Response:
+    if ctx.st.app_installation:  # what an App installation token gets on GET /user
+        raise GithubError(403, "Resource not accessible by integration")
     return json_response(200, render.full_user(ctx.links, ctx.st, ctx.st.viewer))
 
 
@@ -193,8 +195,11 @@ def _issue(ctx: Ctx) -> Response:
 
 
 def _comments(ctx: Ctx) -> Response:
-    name, rec = repo_name(ctx), _issue_rec(ctx)
-    out = [render.comment(ctx.links, ctx.st, name, rec["number"], c) for c in rec["comments"]]
+    name, rec, since = repo_name(ctx), _issue_rec(ctx), _since(ctx, "since")
+    picked = [
+        c for c in rec["comments"] if since is None or c.get("updated_at", c["created_at"]) >= since
+    ]
+    out = [render.comment(ctx.links, ctx.st, name, rec["number"], c) for c in picked]
     return paginate(ctx, out)
 
 

@@ -135,10 +135,27 @@ def _issue(ctx: JiraCtx) -> Response:
 
 def _comments(ctx: JiraCtx) -> Response:
     i = find_issue(ctx)
-    items = [render.comment(ctx.api, ctx.st, i["id"], c) for c in i["comments"]]
+    expand = "properties" in (ctx.req.arg("expand") or "").split(",")
+    items = [
+        {**render.comment(ctx.api, ctx.st, i["id"], c)}
+        | ({"properties": _rendered_properties(c)} if expand else {})
+        for c in i["comments"]
+    ]
     return json_response(
         200, {"startAt": 0, "maxResults": len(items), "total": len(items), "comments": items}
     )
+
+
+def _rendered_properties(entity: Record) -> list[Record]:
+    return [{"key": k, "value": v} for k, v in (entity.get("properties") or {}).items()]
+
+
+def _issue_property(ctx: JiraCtx) -> Response:
+    properties = find_issue(ctx).get("properties") or {}
+    name = ctx.args["prop"]
+    if name not in properties:
+        raise JiraError(404, [f"The property with key '{name}' does not exist."])
+    return json_response(200, {"key": name, "value": properties[name]})
 
 
 def _transitions(ctx: JiraCtx) -> Response:
@@ -188,6 +205,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("POST", r"/search/jql", _search_jql),
         ("GET", ISSUE, _issue),
         ("GET", ISSUE + r"/comment", _comments),
+        ("GET", ISSUE + r"/properties/(?P<prop>[^/]+)", _issue_property),
         ("GET", ISSUE + r"/transitions", _transitions),
         ("GET", r"/user/search", _user_search),
         ("GET", r"/user", _user),

@@ -174,6 +174,14 @@ def _new_comment(st: JiraState, body: str, now: datetime) -> Record:
     return {"id": str(st.next_comment_id), "author": st.myself, "body": body, "created": now}
 
 
+def _properties(data: Record) -> dict[str, Any]:
+    """Entity properties given at creation: ``[{"key": k, "value": v}, ...]``."""
+    raw = data.get("properties") or []
+    if not isinstance(raw, list) or not all(isinstance(p, dict) and "key" in p for p in raw):
+        raise JiraError(400, ["properties must be a list of {key, value}"])
+    return {str(p["key"]): p.get("value") for p in raw}
+
+
 def _create_issue(ctx: JiraCtx) -> Response:
     fields = _body(ctx).get("fields")
     if not isinstance(fields, dict):
@@ -189,6 +197,7 @@ def _create_issue(ctx: JiraCtx) -> Response:
     _apply_fields(ctx.st, fields, facts, creating=True)
     now = utcnow()
     issue = add_jira_issue(ctx.st, {**facts, "status": "To Do", "created": now, "updated": now})
+    issue["properties"] = _properties(_body(ctx))
     return json_response(
         201, {"id": issue["id"], "key": issue["key"], "self": f"{ctx.api}/issue/{issue['id']}"}
     )
@@ -208,6 +217,7 @@ def _add_comment(ctx: JiraCtx) -> Response:
     if not isinstance(body, str) or not body.strip():
         raise JiraError(400, [], {"comment": "Comment body can not be empty!"})
     c = _new_comment(ctx.st, body, utcnow())
+    c["properties"] = _properties(_body(ctx))
     issue["comments"].append(c)
     issue["updated"] = c["created"]
     return json_response(201, render.comment(ctx.api, ctx.st, issue["id"], c))

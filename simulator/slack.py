@@ -89,6 +89,8 @@ def chat_post_message(st: SlackState, p: Params) -> Params:
     if p.get("thread_ts"):
         msg["thread_ts"] = parse_ts(str(p["thread_ts"]), "invalid_thread_ts")
         msg["broadcast"] = _truthy(p.get("reply_broadcast"))
+    if p.get("metadata"):
+        msg["metadata"] = _metadata(p["metadata"])
     st.messages[chan["id"]].append(msg)
     rendered = render_message(st, chan["id"], msg, with_replies=False)
     return {"channel": chan["id"], "ts": fmt_ts(msg["ts"]), "message": rendered}
@@ -137,8 +139,34 @@ def conversations_create(st: SlackState, p: Params) -> Params:
     return {"channel": render_channel(st, st.channels[cid])}
 
 
+def _metadata(raw: Any) -> Record:
+    """``metadata`` as chat.postMessage takes it: a JSON object (or its text) with
+    ``event_type`` and ``event_payload``."""
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError as exc:
+        raise SlackError("invalid_metadata_format") from exc
+    if not isinstance(value, dict) or not isinstance(value.get("event_type"), str):
+        raise SlackError("invalid_metadata_schema")
+    return {"event_type": value["event_type"], "event_payload": value.get("event_payload") or {}}
+
+
+def _history_scope(st: SlackState, chan: Record) -> None:
+    needed = "groups:history" if chan.get("is_private") else "channels:history"
+    if needed in st.missing_scopes:
+        raise SlackError("missing_scope", needed=needed)
+
+
+def _with_metadata(st: SlackState, chan_id: str, m: Record, p: Params) -> Params:
+    rendered = render_message(st, chan_id, m)
+    if m.get("metadata") and _truthy(p.get("include_all_metadata")):
+        rendered["metadata"] = m["metadata"]
+    return rendered
+
+
 def conversations_history(st: SlackState, p: Params) -> Params:
     chan = _visible_channel(st, p.get("channel"))
+    _history_scope(st, chan)
     inclusive = _truthy(p.get("inclusive"))
     oldest = parse_ts(str(p.get("oldest") or "0"), "invalid_ts_oldest")
     latest = parse_ts(str(p.get("latest") or "9999999999"), "invalid_ts_latest")
@@ -156,7 +184,7 @@ def conversations_history(st: SlackState, p: Params) -> Params:
     limit = limit_arg(p, 100, 999)
     chunk, more = top[:limit], len(top) > limit
     return {
-        "messages": [render_message(st, chan["id"], m) for m in chunk],
+        "messages": [_with_metadata(st, chan["id"], m, p) for m in chunk],
         "has_more": more,
         "pin_count": 0,
         "channel_actions_ts": None,
@@ -167,9 +195,14 @@ def conversations_history(st: SlackState, p: Params) -> Params:
 
 def conversations_replies(st: SlackState, p: Params) -> Params:
     chan = _visible_channel(st, p.get("channel"))
+    _history_scope(st, chan)
     parent = parse_ts(str(p.get("ts") or ""), "thread_not_found")
+    oldest = parse_ts(str(p.get("oldest") or "0"), "invalid_ts_oldest")
     thread = [
-        m for m in st.messages[chan["id"]] if m["ts"] == parent or m.get("thread_ts") == parent
+        m
+        for m in st.messages[chan["id"]]
+        if (m["ts"] == parent or m.get("thread_ts") == parent)
+        and (m["ts"] == parent or m["ts"] >= oldest)
     ]
     if not thread:
         raise SlackError("thread_not_found")
@@ -177,7 +210,7 @@ def conversations_replies(st: SlackState, p: Params) -> Params:
         [{**m, "id": str(m["ts"])} for m in thread], p, "next_ts", limit_arg(p, 1000, 1000)
     )
     return {
-        "messages": [render_message(st, chan["id"], m) for m in chunk],
+        "messages": [_with_metadata(st, chan["id"], m, p) for m in chunk],
         "has_more": bool(meta["next_cursor"]),
         "response_metadata": meta,
     }
@@ -267,7 +300,7 @@ class SlackApi:
         try:
             return json_response(200, {"ok": True, **func(st.slack, params)})
         except SlackError as err:
-            return json_response(200, {"ok": False, "error": str(err)})
+            return json_response(200, {"ok": False, "error": str(err), **err.extra})
 
     def finish(self, req: Request, resp: Response, st: SimState) -> None:
         resp.default_header("X-Slack-Req-Id", uuid.uuid4().hex)

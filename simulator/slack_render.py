@@ -17,7 +17,12 @@ Params = dict[str, Any]
 
 
 class SlackError(Exception):
-    """An ``ok: false`` answer; the message is the Slack error code."""
+    """An ``ok: false`` answer; the message is the Slack error code, ``extra`` rides along
+    (``missing_scope`` says what was ``needed``)."""
+
+    def __init__(self, code: str, **extra: Any) -> None:
+        super().__init__(code)
+        self.extra = extra
 
 
 def fmt_ts(us: int) -> str:

@@ -34,6 +34,8 @@ class GithubState:
     rate_used: dict[str, int] = field(default_factory=dict)  # bucket ("core"/"search") -> used
     rate_reset: int = 0  # epoch seconds when the buckets refill
     next_id: int = 500_000
+    # The token is a GitHub App installation's: it may not read GET /user (403).
+    app_installation: bool = False
 
     def new_id(self) -> int:
         """Globally unique id for created issues, comments and reviews."""
@@ -52,6 +54,8 @@ class SlackState:
     messages: dict[str, list[Record]]
     last_ts_us: int = 0  # last issued message ts, in microseconds
     next_channel: int = 100
+    # OAuth scopes the bot token lacks (a bot often has chat:write, not channels:history).
+    missing_scopes: set[str] = field(default_factory=set)
 
 
 @dataclass

@@ -39,6 +39,9 @@ REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minute
 PATCH_CHARS = 4000
 RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
+# A hidden line in what a write leaves (issue, comment and review bodies): the run
+# that wrote it, so a retry after a lost response finds exactly its own write.
+MARKER = "<!-- toolfleet:{run_id} -->"
 RECONCILE_SCAN = 100
 # Rate scopes (worker.tools.governor): the core budget, content creation, search.
 READ = ["github:{credential}"]
@@ -110,7 +113,21 @@ def _validation_errors(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
-provider = Provider("github", client=make_client, map_error=map_error, limits=LIMITS)
+def rate_headers(gh: Github) -> dict[str, str]:
+    """The rate-limit state of the client's last response, for the governor."""
+    remaining, limit = gh.rate_limiting
+    if limit <= 0:
+        return {}
+    return {
+        "x-ratelimit-remaining": str(remaining),
+        "x-ratelimit-limit": str(limit),
+        "x-ratelimit-reset": str(gh.rate_limiting_resettime),
+    }
+
+
+provider = Provider(
+    "github", client=make_client, map_error=map_error, limits=LIMITS, rate_headers=rate_headers
+)
 
 
 # ---- params ---------------------------------------------------------------
@@ -253,13 +270,21 @@ def list_issues(gh: Github, p: ListIssues) -> dict[str, Any]:
     )
 
 
+def _marked(body: str) -> str:
+    """``body`` with this run's hidden marker line (how a reconcile finds our write)."""
+    marker = MARKER.format(run_id=current_call().run_id)
+    return f"{body}\n\n{marker}" if body else marker
+
+
+def _ours(body: str | None) -> bool:
+    return MARKER.format(run_id=current_call().run_id) in (body or "")
+
+
 def _created_issue(gh: Github, p: CreateIssue, since: datetime) -> dict[str, Any] | None:
-    """The issue an earlier attempt of this run opened, if its answer was lost."""
-    me = gh.get_user().login
-    window = since - RECONCILE_SLACK
-    issues = gh.get_repo(p.repo).get_issues(state="all", creator=me, since=window)
+    """The issue an earlier attempt of this run opened (found by its marker)."""
+    issues = gh.get_repo(p.repo).get_issues(state="all", since=since - RECONCILE_SLACK)
     for issue in itertools.islice(issues, RECONCILE_SCAN):
-        if issue.title == p.title and issue.created_at >= window:
+        if _ours(issue.body):
             return _issue_summary(issue)
     return None
 
@@ -268,20 +293,31 @@ def _created_issue(gh: Github, p: CreateIssue, since: datetime) -> dict[str, Any
 def create_issue(gh: Github, p: CreateIssue) -> dict[str, Any]:
     """Open an issue with a title, body, labels and assignees."""
     issue = gh.get_repo(p.repo).create_issue(
-        title=p.title, body=p.body or NotSet, labels=p.labels, assignees=p.assignees
+        title=p.title, body=_marked(p.body), labels=p.labels, assignees=p.assignees
     )
     return _issue_summary(issue)
 
 
-@provider.tool("github.comment_on_issue", writes=True, scopes=WRITE)
+def _posted_comment(gh: Github, p: CommentOnIssue, since: datetime) -> dict[str, Any] | None:
+    """The comment an earlier attempt of this run posted (found by its marker)."""
+    issue = gh.get_repo(p.repo).get_issue(p.number)
+    for comment in itertools.islice(issue.get_comments(since=since - RECONCILE_SLACK), 300):
+        if _ours(comment.body):
+            return _comment_result(p.number, comment)
+    return None
+
+
+@provider.tool("github.comment_on_issue", writes=True, scopes=WRITE, reconcile=_posted_comment)
 def comment_on_issue(gh: Github, p: CommentOnIssue) -> dict[str, Any]:
     """Comment on an issue or pull request."""
     issue = gh.get_repo(p.repo).get_issue(p.number)
-    comment = issue.create_comment(p.body)
-    _remember_headers(gh)
+    return _comment_result(p.number, issue.create_comment(_marked(p.body)))
+
+
+def _comment_result(number: int, comment: Any) -> dict[str, Any]:
     return {
         "id": comment.id,
-        "number": p.number,
+        "number": number,
         "url": comment.html_url,
         "created_at": _iso(comment.created_at),
     }
@@ -321,7 +357,6 @@ def get_pull_request(gh: Github, p: GetPullRequest) -> dict[str, Any]:
                     "patch_truncated": len(patch) > PATCH_CHARS,
                 }
             )
-    _remember_headers(gh)
     return {
         **_pull_summary(pull),
         "body": pull.body,
@@ -335,21 +370,33 @@ def get_pull_request(gh: Github, p: GetPullRequest) -> dict[str, Any]:
     }
 
 
-@provider.tool("github.create_pr_review", writes=True, scopes=WRITE)
+def _posted_review(gh: Github, p: CreatePrReview, since: datetime) -> dict[str, Any] | None:
+    """The review an earlier attempt of this run submitted (found by its marker)."""
+    pull = gh.get_repo(p.repo).get_pull(p.number)
+    for review in itertools.islice(pull.get_reviews(), 300):
+        if _ours(review.body):
+            return _review_result(p, review)
+    return None
+
+
+@provider.tool("github.create_pr_review", writes=True, scopes=WRITE, reconcile=_posted_review)
 def create_pr_review(gh: Github, p: CreatePrReview) -> dict[str, Any]:
     """Review a pull request: comment, approve or request changes, with line comments."""
     if p.event == "REQUEST_CHANGES" and not p.body:
         raise BadParams("a REQUEST_CHANGES review needs a body")
     pull = gh.get_repo(p.repo).get_pull(p.number)
     comments = [c.model_dump(exclude_none=True) for c in p.comments]
-    review = pull.create_review(body=p.body or NotSet, event=p.event, comments=comments or NotSet)
-    _remember_headers(gh)
+    review = pull.create_review(body=_marked(p.body), event=p.event, comments=comments or NotSet)
+    return _review_result(p, review)
+
+
+def _review_result(p: CreatePrReview, review: Any) -> dict[str, Any]:
     return {
         "id": review.id,
         "number": p.number,
         "state": review.state,
         "url": review.html_url,
-        "comments": len(comments),
+        "comments": len(p.comments),
     }
 
 
@@ -368,23 +415,9 @@ def _page(
     state = decode_cursor(p.cursor) or {"page": 0, "per_page": p.limit}
     gh.requester.per_page = int(state["per_page"])
     batch = listing().get_page(int(state["page"]))
-    _remember_headers(gh)
     more = len(batch) == gh.requester.per_page
     next_cursor = encode_cursor({**state, "page": int(state["page"]) + 1}) if more else None
     return page([shape(item) for item in batch], next_cursor)
-
-
-def _remember_headers(gh: Github) -> None:
-    """Hand the rate-limit state of the last response to the governor."""
-    remaining, limit = gh.rate_limiting
-    if limit > 0:
-        current_call().response_headers.update(
-            {
-                "x-ratelimit-remaining": str(remaining),
-                "x-ratelimit-limit": str(limit),
-                "x-ratelimit-reset": str(gh.rate_limiting_resettime),
-            }
-        )
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -11,6 +11,7 @@ call; the cursor carries ``startAt`` (or Jira Cloud's ``nextPageToken``).
 from __future__ import annotations
 
 import difflib
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -24,11 +25,13 @@ from worker.errors import BadParams, Fatal, NotFound, ToolError, Unavailable, st
 from worker.errors import parse_retry_after as retry_after_of
 from worker.settings import Settings
 from worker.tools.catalog import Provider, params_config
+from worker.tools.context import current_call
 
 PROJECT_KEY = r"^[A-Z][A-Z0-9_]+$"
 ISSUE_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"
 ERROR_CHARS = 300
 RECONCILE_SCAN = 50
+MARKER_PROPERTY = "toolfleet"  # entity property on what a write creates: {"run_id": ...}
 # One rate scope per credential: Jira Cloud's limits are cost-based and not published
 # as a number, so the default is a conservative guess (FLEET_RATE_LIMITS overrides it).
 READ = WRITE = ["jira:{credential}"]
@@ -281,19 +284,31 @@ def _issue_ref(jira: JIRA, issue: Any) -> dict[str, Any]:
     return {"key": issue.key, "id": issue.id, "url": f"{jira.server_url}/browse/{issue.key}"}
 
 
+def _marker() -> dict[str, Any]:
+    """The entity property naming this run (how a reconcile finds our write)."""
+    return {"key": MARKER_PROPERTY, "value": {"run_id": current_call().run_id}}
+
+
 def _created_issue(jira: JIRA, p: CreateIssue, since: datetime) -> dict[str, Any] | None:
-    """The issue an earlier attempt of this run created, if its answer was lost:
-    ours (reporter), in the project, created since a minute before the run began,
-    with the same summary."""
+    """The issue an earlier attempt of this run created: among the project's issues with
+    this summary created since the run began, the one whose property names this run."""
     minutes = int((datetime.now(UTC) - since).total_seconds() // 60) + 2
-    jql = (
-        f"project = {jql_string(p.project)} AND reporter = currentUser()"
-        f' AND created >= "-{minutes}m" ORDER BY created DESC'
-    )
+    jql = f'project = {jql_string(p.project)} AND created >= "-{minutes}m" ORDER BY created DESC'
     for issue in jira.search_issues(jql, maxResults=RECONCILE_SCAN, fields="summary"):
-        if issue.fields.summary == p.summary:
+        if issue.fields.summary == p.summary and _marked_by_us(jira, issue.key):
             return _issue_ref(jira, issue)
     return None
+
+
+def _marked_by_us(jira: JIRA, key: str) -> bool:
+    url = jira._get_url(f"issue/{key}/properties/{MARKER_PROPERTY}")
+    try:
+        found = jira._session.get(url).json()
+    except JIRAError as exc:
+        if exc.status_code == 404:  # no marker: not written by a run of this fleet
+            return False
+        raise
+    return (found.get("value") or {}).get("run_id") == current_call().run_id
 
 
 @provider.tool("jira.create_issue", writes=True, scopes=WRITE, reconcile=_created_issue)
@@ -313,15 +328,35 @@ def create_issue(jira: JIRA, p: CreateIssue) -> dict[str, Any]:
         fields["labels"] = p.labels
     if p.components:
         fields["components"] = [{"name": name} for name in p.components]
-    issue = jira.create_issue(fields=fields, prefetch=False)
-    return _issue_ref(jira, issue)
+    # The library's create_issue cannot send entity properties: post the payload
+    # through its session (same auth, same JIRAError on failure).
+    payload = {"fields": fields, "properties": [_marker()]}
+    created = jira._session.post(jira._get_url("issue"), data=json.dumps(payload)).json()
+    return {
+        "key": created["key"],
+        "id": created["id"],
+        "url": f"{jira.server_url}/browse/{created['key']}",
+    }
 
 
-@provider.tool("jira.add_comment", writes=True, scopes=WRITE)
+def _added_comment(jira: JIRA, p: AddComment, since: datetime) -> dict[str, Any] | None:
+    """The comment an earlier attempt of this run added (found by its property)."""
+    url = jira._get_url(f"issue/{p.issue}/comment")
+    found = jira._session.get(url, params={"expand": "properties", "maxResults": 1000}).json()
+    for comment in reversed(found.get("comments") or []):
+        marks = {prop.get("key"): prop.get("value") for prop in comment.get("properties") or []}
+        if (marks.get(MARKER_PROPERTY) or {}).get("run_id") == current_call().run_id:
+            return {"issue": p.issue, "id": comment["id"], "created": comment.get("created")}
+    return None
+
+
+@provider.tool("jira.add_comment", writes=True, scopes=WRITE, reconcile=_added_comment)
 def add_comment(jira: JIRA, p: AddComment) -> dict[str, Any]:
     """Comment on an issue."""
-    comment = jira.add_comment(p.issue, p.body)
-    return {"issue": p.issue, "id": comment.id, "created": comment.created}
+    payload = {"body": p.body, "properties": [_marker()]}
+    url = jira._get_url(f"issue/{p.issue}/comment")
+    comment = jira._session.post(url, data=json.dumps(payload)).json()
+    return {"issue": p.issue, "id": comment["id"], "created": comment.get("created")}
 
 
 @provider.tool("jira.transition_issue", writes=True, scopes=WRITE)

@@ -36,6 +36,7 @@ from worker.errors import (
 )
 from worker.settings import Settings
 from worker.tools.catalog import Provider, params_config
+from worker.tools.context import current_call
 
 CHANNEL_ID = r"[CGD][A-Z0-9]{2,20}"
 # Slack's rule: lowercase letters, digits, "-" and "_", at least one letter or digit.
@@ -54,7 +55,8 @@ LIMITS = {
     "slack-channel": ["1/s burst 2"],
 }
 RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
-RECONCILE_SCAN = 100
+RECONCILE_SCAN = 15  # history is Tier 1 for most apps: one page of at most 15
+MARKER_EVENT = "toolfleet_run"  # message metadata naming the run that posted it
 RATE_LIMITED_WAIT = 1.0  # "rate_limited" (HTTP 200, no header): Slack's ~1 msg/s per channel
 
 UNAUTHORIZED = {
@@ -221,26 +223,26 @@ class GetChannelHistory(PageParams):
 
 
 def _posted_message(slack: WebClient, p: PostMessage, since: datetime) -> dict[str, Any] | None:
-    """The message an earlier attempt of this run posted, if its answer was lost.
+    """The message an earlier attempt of this run posted, found by its metadata marker.
 
-    Looked up by the bot's own user, the text and the thread, from a minute
-    before the run started. History needs a channel id, and a blocks-only
-    message has no text to match: those are posted again.
+    History needs a channel ID: a post to a channel given by name may repeat.
+    A bot without ``channels:history`` gets ``missing_scope`` here; the policy
+    then posts anyway and the run records that the lookup was skipped.
     """
-    if not p.text or not re.fullmatch(CHANNEL_ID, p.channel):
+    if not re.fullmatch(CHANNEL_ID, p.channel):
         return None
-    me = slack.auth_test().data.get("user_id")
     oldest = f"{(since - RECONCILE_SLACK).timestamp():.6f}"
+    lookup = {"channel": p.channel, "oldest": oldest, "limit": RECONCILE_SCAN}
     if p.thread_ts:
-        found = slack.conversations_replies(
-            channel=p.channel, ts=p.thread_ts, oldest=oldest, limit=RECONCILE_SCAN
-        )
+        found = slack.conversations_replies(ts=p.thread_ts, include_all_metadata=True, **lookup)
     else:
-        found = slack.conversations_history(channel=p.channel, oldest=oldest, limit=RECONCILE_SCAN)
+        found = slack.conversations_history(include_all_metadata=True, **lookup)
+    run_id = current_call().run_id
     for message in found.data.get("messages", []):
-        mine = message.get("user") == me and message.get("text") == p.text
-        if mine and message.get("thread_ts") == p.thread_ts and message["ts"] != p.thread_ts:
-            result = {"channel": p.channel, "ts": message["ts"], "text": message["text"]}
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == MARKER_EVENT and payload.get("run_id") == run_id:
+            result = {"channel": p.channel, "ts": message["ts"], "text": message.get("text")}
             return result | _present(thread_ts=message.get("thread_ts"))
     return None
 
@@ -255,11 +257,12 @@ def _posted_message(slack: WebClient, p: PostMessage, since: datetime) -> dict[s
 def post_message(slack: WebClient, p: PostMessage) -> dict[str, Any]:
     """Post a message (text and/or Block Kit blocks) to a channel, optionally in a thread.
 
-    Slack has no idempotency key: a retry after a lost response first looks
-    for the message it may already have posted (see ``_posted_message``).
+    Slack has no idempotency key: the message carries metadata naming its run,
+    and a retry after a lost response first looks for it (``_posted_message``).
     """
     args = _present(channel=p.channel, text=p.text, blocks=p.blocks, thread_ts=p.thread_ts)
-    data = slack.chat_postMessage(**args).data
+    marker = {"event_type": MARKER_EVENT, "event_payload": {"run_id": current_call().run_id}}
+    data = slack.chat_postMessage(**args, metadata=marker).data
     message = data.get("message") or {}
     result = {"channel": data["channel"], "ts": data["ts"], "text": message.get("text", p.text)}
     return result | _present(thread_ts=message.get("thread_ts"))

@@ -110,9 +110,9 @@ def test_remaining_zero_closes_the_github_scope_until_reset(fleet, sim):
         state.rate_reset = int(time.time()) + 3
         reset = state.rate_reset
 
-    last = fleet.call("github.list_issues", {"repo": "octo/hello"})
+    last = fleet.call("github.get_repository", {"repo": "octo/hello"})
     wait_final(last.id)
-    after = fleet.call("github.list_issues", {"repo": "octo/hello"})
+    after = fleet.call("github.get_repository", {"repo": "octo/hello"})
     row = wait_final(after.id)
 
     seen = sorted(sim.requests(provider="github"), key=lambda r: r["timestamp"])

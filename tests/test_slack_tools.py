@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.slack_response import SlackResponse
 
 from tests.conftest import SLACK_SECRET
-from tests.support import call_dead, call_tool, letters_of, wait_final
+from tests.support import call_dead, call_tool, letters_of, wait_final, wait_for
 from worker.errors import (
     BadParams,
     Conflict,
@@ -59,7 +59,12 @@ def test_posted_message_is_recorded_and_visible_in_the_channel_history(client, s
     assert (row["status"], row["attempts"], row["queue"]) == ("succeeded", 1, "slack")
     assert row["result"] == posted
     [sent] = sim.requests(provider="slack", path="chat.postMessage")
-    assert sent["body"] == {"channel": "C0002", "text": "Build 42 is green"}
+    assert sent["body"] == {
+        "channel": "C0002",
+        "text": "Build 42 is green",
+        # the run's marker: a retry after a lost response finds exactly this message
+        "metadata": {"event_type": "toolfleet_run", "event_payload": {"run_id": run.id}},
+    }
 
 
 def test_post_blocks_by_channel_name_into_a_thread(client, sim):
@@ -239,6 +244,7 @@ def test_429_retry_after_is_honoured_and_the_worker_stays_free(client, sim):
     sim.inject("slack", path="chat.postMessage", status=429, retry_after=2, times=1)
 
     slow = client.call("slack.post_message", {"channel": "C0001", "text": "later"})
+    wait_for(lambda: sim.requests(provider="slack", path="chat.postMessage"), what="the 429")
     quick = call_tool(client, "slack.get_user_info", {"user": "U0002"})
     posted = slow.get(timeout=30)
 

@@ -54,6 +54,7 @@ if ARGV[6] ~= "" and ARGV[8] ~= "" then
       -- left evenly until then (acquire.lua). Otherwise never hold more tokens
       -- than the provider says are left.
       local interval = (reset - now) / remaining
+      local paced_already = redis.call("HEXISTS", learned, "interval") == 1
       local tightened = false
       local a = 10
       for j = 1, (#ARGV - 9) / 2 do
@@ -61,8 +62,10 @@ if ARGV[6] ~= "" and ARGV[8] ~= "" then
         local key, meter = KEYS[1 + nscopes + 2 * j], KEYS[2 + nscopes + 2 * j]
         local tat = math.max(tonumber(redis.call("GET", key) or "0") or 0, now)
         if interval > step * 1.1 then  -- clearly less: not a rounding of our own rate
-          tightened = true  -- one may go now, the rest one interval apart
-          redis.call("DEL", key, meter)
+          tightened = true
+          if not paced_already then  -- from now on: one may go now, the rest spaced out
+            redis.call("DEL", key, meter)
+          end
         elseif (now + burst * step - tat) / step > remaining then
           local capped = now + (burst - remaining) * step
           redis.call("SET", key, tostring(capped), "PX", math.ceil((capped - now) * 1000) + 1000)
