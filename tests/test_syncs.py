@@ -346,3 +346,36 @@ def test_slack_history_first_run_then_only_new_messages(app, sim):
     assert second["result"]["inserted"] == 2
     assert second["result"]["updated"] == 0
     assert second["result"]["unchanged"] == 1  # the newest before, read again (inclusive)
+
+
+def test_a_sync_failing_again_and_again_is_flagged_and_fleet_syncs_shows_it(app, sim):
+    sim.inject("github", method="GET", path=r"^/repos/octo/hello/issues$", status=404, times=None)
+    for _ in range(3):  # FLEET_SYNC_FAILURES_ALERT defaults to 3
+        assert run_sync(app, "hello")["status"] == "dead"  # a 404 is not retried
+    sim.clear_faults()
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "syncs", "--json"],
+        env={**os.environ, **SYNC_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    listing = {row["name"]: row for row in json.loads(shown.stdout)}
+    table = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "syncs"],
+        env={**os.environ, **SYNC_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    recovered = run_sync(app, "hello")
+
+    hello = listing["hello"]
+    assert (hello["failing"], hello["consecutive_failures"]) == (True, 3)
+    assert hello["last_outcome"] == "failed"
+    assert hello["last_error"]["type"] == "NotFound"
+    assert listing["big"]["last_outcome"] is None  # configured, never run
+    assert "FAILING x3" in table
+    assert recovered["status"] == "succeeded"
+    assert state("hello")["consecutive_failures"] == 0
