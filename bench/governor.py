@@ -14,24 +14,17 @@ calls on a Redis server of the benchmark's own, so nothing else counts).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench.support import free_port, start_redis, start_workers, stop
 
 LIMIT, BURST, CALLS, WORKERS, CONCURRENCY = 20, 5, 600, 4, 8
 DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet_bench"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-REDIS_PORT, SIM_PORT = _free_port(), _free_port()
+REDIS_PORT, SIM_PORT = free_port(), free_port()
 BROKER = f"redis://127.0.0.1:{REDIS_PORT}/0"
 os.environ.update(
     FLEET_BROKER_URL=BROKER,
@@ -43,41 +36,6 @@ os.environ.update(
 import redis  # noqa: E402
 
 from bench.report import print_table  # noqa: E402
-from tests.support import REPO  # noqa: E402
-
-
-def start_redis(tmp: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis.from_url(BROKER)
-    for _ in range(100):
-        try:
-            client.ping()
-            return proc
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise SystemExit("the benchmark's redis-server did not start")
-
-
-def start_workers(tmp: Path) -> list[subprocess.Popen[bytes]]:
-    from worker.app import app
-
-    procs, nodes = [], []
-    for n in range(WORKERS):
-        node = f"gov{n}@bench"
-        argv = [sys.executable, "-m", "worker.cli", "worker", "-Q", "jira", "-c",
-                str(CONCURRENCY), "-P", "threads", "-n", node, "-l", "WARNING"]  # fmt: skip
-        log = (tmp / f"{node}.log").open("wb")
-        procs.append(subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
-        nodes.append(node)
-    deadline = time.monotonic() + 90
-    while len(app.control.ping(destination=nodes, timeout=1.0)) < WORKERS:
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            raise SystemExit(f"workers did not start; logs in {tmp}")
-    return procs
 
 
 def evalsha_calls(client: redis.Redis) -> int:
@@ -96,10 +54,10 @@ def main() -> None:
     sim = Simulator(port=SIM_PORT).start()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        server = start_redis(tmp)
+        server = start_redis(REDIS_PORT, tmp)
         workers: list[subprocess.Popen[bytes]] = []
         try:
-            workers = start_workers(tmp)
+            workers = start_workers("jira", WORKERS, CONCURRENCY, tmp)
             client = redis.Redis.from_url(BROKER)
             before = evalsha_calls(client)
             fleet = FleetClient()
@@ -108,12 +66,7 @@ def main() -> None:
                 call.async_result.get(timeout=300, propagate=False)
             round_trips = evalsha_calls(client) - before
         finally:
-            for proc in workers:
-                proc.terminate()
-            for proc in workers:
-                proc.wait(30)
-            server.terminate()
-            server.wait(10)
+            stop([*workers, server])
     rows = [ledger.get_run(call.id) or {} for call in calls]
     times = sorted(r["timestamp"] for r in sim.requests(provider="jira", path=r"/project$"))
     sim.stop()

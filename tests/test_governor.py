@@ -228,8 +228,8 @@ def test_a_provider_saying_less_is_left_paces_what_is_left_until_reset(fleet_red
     gov.learn(grant, outcome="ok", headers=headers)
     grants = [gov.acquire([core], "test", run_id=f"r{i}") for i in range(3)]
 
-    assert [g.admitted for g in grants] == [True, False, False]
-    assert [g.wait for g in grants[1:]] == pytest.approx([5 * 1.03, 10 * 1.03], abs=0.3)
+    assert [g.admitted for g in grants] == [True, True, False]  # the 2 left, at once
+    assert 9 <= grants[2].wait <= 11  # the next one when the window resets
 
 
 def test_a_provider_with_plenty_left_changes_nothing(fleet_redis):

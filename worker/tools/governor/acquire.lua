@@ -59,13 +59,14 @@ for i = 1, nscopes do
   if closed_until - now > wait then
     wait, reason, parked_key = closed_until - now, "closed: " .. scope, zset
   end
-  -- A provider that said less is left than we thought paces the bucket evenly
-  -- over the rest of its window (no burst) until that window resets.
-  local learned = tonumber(redis.call("HGET", learned_key, "interval") or "0") or 0
+  -- A provider that said less is left than we thought: what it said (learn.lua)
+  -- replaces the bucket until its window resets.
+  local learned = redis.call("HMGET", learned_key, "interval", "burst")
+  local learned_interval = tonumber(learned[1] or "0") or 0
   for _ = 1, nlimits do
     local interval, burst = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-    if learned > interval then
-      interval, burst = learned, 1
+    if learned_interval > interval then
+      interval, burst = learned_interval, math.max(1, tonumber(learned[2] or "1") or 1)
     end
     buckets[#buckets + 1] = {KEYS[k], interval, burst, zset, scope, KEYS[k + 1]}
     a, k = a + 2, k + 2

@@ -50,10 +50,10 @@ if ARGV[6] ~= "" and ARGV[8] ~= "" then
         redis.call("SET", KEYS[2], tostring(reset), "PX", math.ceil((reset - now) * 1000))
       end
     else
-      -- Less left than our limit would spend before the reset: pace what is
-      -- left evenly until then (acquire.lua). Otherwise never hold more tokens
-      -- than the provider says are left.
-      local interval = (reset - now) / remaining
+      -- Less left than our limit would spend before the reset: a burst of at most
+      -- what is left, the rest evenly until then — `remaining` calls before the
+      -- window resets (acquire.lua). Otherwise: never hold more tokens than the
+      -- provider says are left.
       local paced_already = redis.call("HEXISTS", learned, "interval") == 1
       local tightened = false
       local a = 10
@@ -61,9 +61,12 @@ if ARGV[6] ~= "" and ARGV[8] ~= "" then
         local step, burst = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
         local key, meter = KEYS[1 + nscopes + 2 * j], KEYS[2 + nscopes + 2 * j]
         local tat = math.max(tonumber(redis.call("GET", key) or "0") or 0, now)
-        if interval > step * 1.1 then  -- clearly less: not a rounding of our own rate
+        local keep = math.min(burst, remaining)
+        local interval = (reset - now) / math.max(remaining - keep, 1)
+        if interval > step * 1.1 then  -- clearly less than our own limit would spend
           tightened = true
-          if not paced_already then  -- from now on: one may go now, the rest spaced out
+          redis.call("HSET", learned, "interval", interval, "burst", keep)
+          if not paced_already then  -- from now on: `keep` at once, the rest spaced out
             redis.call("DEL", key, meter)
           end
         elseif (now + burst * step - tat) / step > remaining then
@@ -72,10 +75,8 @@ if ARGV[6] ~= "" and ARGV[8] ~= "" then
         end
         a = a + 2
       end
-      if tightened then
-        redis.call("HSET", learned, "interval", interval)
-      else
-        redis.call("HDEL", learned, "interval")
+      if not tightened then
+        redis.call("HDEL", learned, "interval", "burst")
       end
     end
   end
