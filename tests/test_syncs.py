@@ -379,3 +379,30 @@ def test_a_sync_failing_again_and_again_is_flagged_and_fleet_syncs_shows_it(app,
     assert "FAILING x3" in table
     assert recovered["status"] == "succeeded"
     assert state("hello")["consecutive_failures"] == 0
+
+
+def test_fleet_syncs_run_then_items_show_what_was_synced(app, sim):
+    env = {**os.environ, **SYNC_ENV}
+    fleet = [sys.executable, "-m", "worker.cli", "syncs"]
+
+    started = subprocess.run([*fleet, "run", "hello"], env=env, capture_output=True, text=True)
+    row = wait_final(started.stdout.strip())
+    shown = subprocess.run(
+        [*fleet, "items", "hello", "--limit", "3", "--json"], env=env, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    listed = json.loads(
+        subprocess.run([*fleet, "--json"], env=env, capture_output=True, text=True).stdout
+    )
+    unknown = subprocess.run([*fleet, "run", "nope"], env=env, capture_output=True, text=True)
+
+    assert row["status"] == "succeeded"
+    synced = json.loads(shown.stdout)
+    assert len(synced) == 3
+    assert all(item["external_id"].startswith("octo/hello#") for item in synced)
+    hello = next(s for s in listed if s["name"] == "hello")
+    assert hello["last_outcome"] == "succeeded"
+    assert hello["counts"]["inserted"] == row["result"]["inserted"]
+    assert hello["next_due"] > hello["last_started_at"]
+    assert unknown.returncode == 1
+    assert "no sync named 'nope'" in unknown.stderr

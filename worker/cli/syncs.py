@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -45,6 +45,7 @@ def syncs(ctx: click.Context, as_json: bool) -> None:
                 "failing": failures >= settings.sync_failures_alert,
                 "last_error": state.get("last_error"),
                 "lag_seconds": _lag(state.get("last_success_at")),
+                "next_due": _next_due(entry, state.get("last_started_at")),
             }
         )
     if as_json:
@@ -59,7 +60,8 @@ def syncs(ctx: click.Context, as_json: bool) -> None:
         )  # fmt: skip
         row["lag"] = "" if row["lag_seconds"] is None else f"{row['lag_seconds']:.0f}s"
         row["failing"] = f"FAILING x{row['consecutive_failures']}" if row["failing"] else ""
-    table(rows, ["name", "kind", "target", "every", "cursor", "last run", "lag", "failing"])
+    columns = ["name", "kind", "target", "every", "cursor", "last run", "next_due", "lag"]
+    table(rows, [*columns, "failing"])
 
 
 @syncs.command("run")
@@ -100,6 +102,15 @@ def _summary(payload: dict[str, Any]) -> str:
         if payload.get(key):
             return str(payload[key])
     return ""
+
+
+def _next_due(entry: Any, last_started: datetime | None) -> datetime | None:
+    """When beat sends it next (from its last start; a sync never run is due now)."""
+    if last_started is None:
+        return datetime.now(UTC)
+    if entry.every is not None:
+        return last_started + timedelta(seconds=entry.every)
+    return datetime.now(UTC) + entry.schedule().remaining_estimate(last_started)
 
 
 def _lag(last_success: datetime | None) -> float | None:
