@@ -208,6 +208,20 @@ class WorkerProcess:
         self.log.close()
 
 
+def fleet_cli(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``fleet ARGS`` in a process of its own, ``env`` over the tests' environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=check,
+        cwd=REPO,
+    )
+
+
 def wait_final(run_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """The run's ledger row once it is succeeded or dead."""
     return wait_for(

@@ -8,9 +8,6 @@ budget, an unavailable provider) holds for the other.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +17,7 @@ import redis
 from celery import Celery
 
 from tests.conftest import REDIS_HOST
-from tests.support import WorkerProcess, wait_final, wait_for
+from tests.support import WorkerProcess, fleet_cli, wait_final, wait_for
 from worker import ledger
 from worker.client import FleetClient
 
@@ -151,20 +148,8 @@ def test_fleet_limits_shows_a_closed_scope_its_parked_runs_and_the_circuit(fleet
     waiting = [fleet.call("jira.list_projects", {}) for _ in range(3)]
     wait_for(lambda: all((ledger.get_run(r.id) or {}).get("parks") for r in waiting), what="parks")
 
-    shown = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "limits", "--json"],
-        env={**os.environ, **LIMITED_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    table = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "limits"],
-        env={**os.environ, **LIMITED_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    shown = fleet_cli("limits", "--json", env=LIMITED_ENV)
+    table = fleet_cli("limits", env=LIMITED_ENV).stdout
 
     state = json.loads(shown.stdout)
     (jira,) = [row for row in state["scopes"] if row["scope"] == "jira:default"]

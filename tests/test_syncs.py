@@ -23,7 +23,7 @@ from celery import Celery
 from sqlalchemy import text
 
 from tests.conftest import GITHUB_SECRET, JIRA_SECRET, JIRA_USER, REDIS_HOST, SLACK_SECRET
-from tests.support import WorkerProcess, wait_final, wait_for
+from tests.support import WorkerProcess, fleet_cli, wait_final, wait_for
 from worker.ledger.db import engine
 from worker.syncs.config import SyncConfigError, load_entries
 
@@ -354,21 +354,9 @@ def test_a_sync_failing_again_and_again_is_flagged_and_fleet_syncs_shows_it(app,
         assert run_sync(app, "hello")["status"] == "dead"  # a 404 is not retried
     sim.clear_faults()
 
-    shown = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "syncs", "--json"],
-        env={**os.environ, **SYNC_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    shown = fleet_cli("syncs", "--json", env=SYNC_ENV)
     listing = {row["name"]: row for row in json.loads(shown.stdout)}
-    table = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "syncs"],
-        env={**os.environ, **SYNC_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    table = fleet_cli("syncs", env=SYNC_ENV).stdout
     recovered = run_sync(app, "hello")
 
     hello = listing["hello"]
@@ -382,19 +370,11 @@ def test_a_sync_failing_again_and_again_is_flagged_and_fleet_syncs_shows_it(app,
 
 
 def test_fleet_syncs_run_then_items_show_what_was_synced(app, sim):
-    env = {**os.environ, **SYNC_ENV}
-    fleet = [sys.executable, "-m", "worker.cli", "syncs"]
-
-    started = subprocess.run([*fleet, "run", "hello"], env=env, capture_output=True, text=True)
+    started = fleet_cli("syncs", "run", "hello", env=SYNC_ENV)
     row = wait_final(started.stdout.strip())
-    shown = subprocess.run(
-        [*fleet, "items", "hello", "--limit", "3", "--json"], env=env, capture_output=True,
-        text=True, check=True,
-    )  # fmt: skip
-    listed = json.loads(
-        subprocess.run([*fleet, "--json"], env=env, capture_output=True, text=True).stdout
-    )
-    unknown = subprocess.run([*fleet, "run", "nope"], env=env, capture_output=True, text=True)
+    shown = fleet_cli("syncs", "items", "hello", "--limit", "3", "--json", env=SYNC_ENV)
+    listed = json.loads(fleet_cli("syncs", "--json", env=SYNC_ENV).stdout)
+    unknown = fleet_cli("syncs", "run", "nope", env=SYNC_ENV, check=False)
 
     assert row["status"] == "succeeded"
     synced = json.loads(shown.stdout)
