@@ -88,21 +88,11 @@ def test_fleet_up_serves_flower_http_calls_and_stops_cleanly_on_ctrl_c(ledger_db
         assert any(
             "Providers SIMULATED" in line and "GitHub, Slack, Jira" in line for line in lines
         )
-        github = httpx.post(
-            f"http://127.0.0.1:{port}/api/task/send-task/github.get_repository",
-            json={"kwargs": {"repo": "octo/hello"}},
-            timeout=10,
-        )
-        repo = wait_final(github.json()["task-id"])
+        repo = wait_final(_send(port, "github.get_repository", {"repo": "octo/hello"}))
         assert repo["status"] == "succeeded", repo["error"]
         assert repo["result"]["default_branch"] == "main"
         assert any("Demo syncs" in line and "demo-github-issues" in line for line in lines)
-        demo = httpx.post(
-            f"http://127.0.0.1:{port}/api/task/send-task/sync.github.issues",
-            json={"kwargs": {"sync": "demo-github-issues"}},
-            timeout=10,
-        )
-        synced = wait_final(demo.json()["task-id"])
+        synced = wait_final(_send(port, "sync.github.issues", {"sync": "demo-github-issues"}))
         assert synced["status"] == "succeeded", synced["error"]
         assert synced["result"]["inserted"] > 0
     finally:
@@ -116,6 +106,12 @@ def test_fleet_up_serves_flower_http_calls_and_stops_cleanly_on_ctrl_c(ledger_db
     )
     leftovers = subprocess.run(["pgrep", "-f", children], capture_output=True, text=True)
     assert leftovers.stdout == ""
+
+
+def _send(port: int, task: str, kwargs: dict[str, object]) -> str:
+    """Publish ``task`` through Flower's HTTP API; its run id."""
+    url = f"http://127.0.0.1:{port}/api/task/send-task/{task}"
+    return httpx.post(url, json={"kwargs": kwargs}, timeout=10).json()["task-id"]
 
 
 def _answers(url: str) -> bool:

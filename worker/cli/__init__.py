@@ -23,12 +23,15 @@ class FleetGroup(click.Group):
     """Reports an unreachable ledger as one clear line instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from worker.ledger import LedgerUnavailable
-
         try:
             return super().invoke(ctx)
-        except LedgerUnavailable as exc:
-            raise click.ClickException(f"{exc} (is PostgreSQL up? then `fleet migrate`)") from None
+        except Exception as exc:
+            from worker.ledger.db import LedgerUnavailable  # only now: keeps start-up light
+
+            if isinstance(exc, LedgerUnavailable):
+                hint = "(is PostgreSQL up? then `fleet migrate`)"
+                raise click.ClickException(f"{exc} {hint}") from None
+            raise
 
 
 @click.group(cls=FleetGroup)

@@ -20,7 +20,6 @@ by the lookback window.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 
-from worker.tools.catalog import TOOLS_PACKAGE, Provider
+from worker.tools.catalog import Provider, load_providers
 
 
 @dataclass(frozen=True)
@@ -103,8 +102,7 @@ def sync_kind(
 
 def sync_kinds() -> Mapping[str, SyncKind]:
     """Every declared sync kind, by name (imports the provider modules on first use)."""
-    for module in importlib.import_module(TOOLS_PACKAGE).PROVIDER_MODULES:
-        importlib.import_module(module)
+    load_providers()
     return _KINDS
 
 

@@ -206,8 +206,13 @@ def _params_model(func: Callable[..., Any]) -> type[BaseModel]:
     return model
 
 
-def catalog() -> Mapping[str, ToolSpec]:
-    """Every declared tool, by name (imports the tool modules on first use)."""
+def load_providers() -> None:
+    """Import every provider module: their declarations register tools and sync kinds."""
     for module in importlib.import_module(TOOLS_PACKAGE).PROVIDER_MODULES:
         importlib.import_module(module)
+
+
+def catalog() -> Mapping[str, ToolSpec]:
+    """Every declared tool, by name (imports the tool modules on first use)."""
+    load_providers()
     return _CATALOG
