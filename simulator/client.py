@@ -1,7 +1,7 @@
 """``SimulatorClient``: drive a simulator in another process through its ``/_sim`` control API.
 
-Same method names as :class:`simulator.Simulator` (``inject``, ``requests``, ``reset``...), so a
-test can swap one for the other. Uses only the standard library.
+Same method names as :class:`simulator.Simulator` (``inject``, ``configure``, ``requests``,
+``reset``...), so a test can swap one for the other. Uses only the standard library.
 """
 
 from __future__ import annotations
@@ -90,6 +90,14 @@ class SimulatorClient:
     def clear_requests(self) -> None:
         self._call("DELETE", "/_sim/requests")
 
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change runtime switches (see :mod:`simulator.settings`); returns them all."""
+        return self._call("POST", "/_sim/settings", changes)
+
+    def settings(self) -> dict[str, Any]:
+        """The runtime switches and their values."""
+        return self._call("GET", "/_sim/settings")
+
     def reset(self) -> None:
-        """Restore seed state, disarm faults, clear the request log."""
+        """Restore seed state and default settings, disarm faults, clear the request log."""
         self._call("POST", "/_sim/reset")

@@ -1,8 +1,9 @@
 """``Simulator``: the in-process handle - start/stop the server and control it directly.
 
-Faults and the request log are manipulated under the engine lock without HTTP, so a test in
-the same process pays nothing; :class:`simulator.client.SimulatorClient` offers the same
-methods over the ``/_sim`` control API for a simulator running in another process.
+Faults, runtime settings and the request log are manipulated under the engine lock without
+HTTP, so a test in the same process pays nothing; :class:`simulator.client.SimulatorClient`
+offers the same methods over the ``/_sim`` control API for a simulator running in another
+process.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
+from simulator import settings as switches
 from simulator.engine import Credentials, Engine
 from simulator.faults import Fault
 from simulator.server import SimHTTPServer, base_urls
@@ -162,6 +164,17 @@ class Simulator:
         with self.engine.lock:
             self.engine.log.clear()
 
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change runtime switches (see :mod:`simulator.settings`), e.g.
+        ``configure(slack_missing_scopes=["channels:history"])``; returns them all."""
+        with self.engine.lock:
+            return switches.apply(self.engine.state, changes)
+
+    def settings(self) -> dict[str, Any]:
+        """The runtime switches and their values."""
+        with self.engine.lock:
+            return switches.current(self.engine.state)
+
     def reset(self) -> None:
-        """Restore seed state, disarm faults, clear the request log."""
+        """Restore seed state and default settings, disarm faults, clear the request log."""
         self.engine.reset()

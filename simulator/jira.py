@@ -2,7 +2,8 @@
 
 Models what the ``jira`` library calls: ``serverInfo`` (reports ``deploymentType: Server`` so
 ``search_issues`` uses ``/search`` with ``startAt``/``maxResults``/``total``), ``field``,
-projects, issues, comments, workflow transitions and user search. Cloud's token-paged
+projects, issues, comments, entity properties of issues and comments (``toolfleet`` markers
+among them), workflow transitions and user search. Cloud's token-paged
 ``/search/jql`` is served as well. Errors use Jira's ``{"errorMessages": [...], "errors": {}}``.
 Issue writes (create/edit/comment/transition) live in ``jira_writes.py``.
 """
@@ -134,15 +135,23 @@ def _issue(ctx: JiraCtx) -> Response:
 
 
 def _comments(ctx: JiraCtx) -> Response:
+    """One page of an issue's comments: ``startAt``/``maxResults``, ``orderBy`` ``created``
+    (oldest first, the default) or ``-created``, ``expand=properties`` adds their properties."""
     i = find_issue(ctx)
+    order = ctx.req.arg("orderBy") or "created"
+    if order.lstrip("+-") != "created":
+        raise JiraError(400, [f"The orderBy value '{order}' is not supported."])
+    ordered = list(reversed(i["comments"])) if order.startswith("-") else list(i["comments"])
+    start = max(_int_param(ctx, "startAt", 0), 0)
+    limit = min(max(_int_param(ctx, "maxResults", 5000), 0), 5000)
     expand = "properties" in (ctx.req.arg("expand") or "").split(",")
     items = [
-        {**render.comment(ctx.api, ctx.st, i["id"], c)}
+        render.comment(ctx.api, ctx.st, i["id"], c)
         | ({"properties": _rendered_properties(c)} if expand else {})
-        for c in i["comments"]
+        for c in ordered[start : start + limit]
     ]
     return json_response(
-        200, {"startAt": 0, "maxResults": len(items), "total": len(items), "comments": items}
+        200, {"startAt": start, "maxResults": limit, "total": len(ordered), "comments": items}
     )
 
 
@@ -151,8 +160,20 @@ def _rendered_properties(entity: Record) -> list[Record]:
 
 
 def _issue_property(ctx: JiraCtx) -> Response:
-    properties = find_issue(ctx).get("properties") or {}
-    name = ctx.args["prop"]
+    return _property(find_issue(ctx), ctx.args["prop"])
+
+
+def _comment_property(ctx: JiraCtx) -> Response:
+    wanted = ctx.args["id"]
+    for issue in ctx.st.issues.values():
+        for c in issue["comments"]:
+            if c["id"] == wanted:
+                return _property(c, ctx.args["prop"])
+    raise JiraError(404, [f"Can not find a comment for the id: {wanted}."])
+
+
+def _property(entity: Record, name: str) -> Response:
+    properties = entity.get("properties") or {}
     if name not in properties:
         raise JiraError(404, [f"The property with key '{name}' does not exist."])
     return json_response(200, {"key": name, "value": properties[name]})
@@ -206,6 +227,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", ISSUE, _issue),
         ("GET", ISSUE + r"/comment", _comments),
         ("GET", ISSUE + r"/properties/(?P<prop>[^/]+)", _issue_property),
+        ("GET", r"/comment/(?P<id>\d+)/properties/(?P<prop>[^/]+)", _comment_property),
         ("GET", ISSUE + r"/transitions", _transitions),
         ("GET", r"/user/search", _user_search),
         ("GET", r"/user", _user),

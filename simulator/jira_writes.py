@@ -1,5 +1,7 @@
 """Fake Jira issue writes: create, edit, comment, transition (plus shared lookup helpers).
 
+Issues and comments may carry entity ``properties`` at creation, as Jira REST v2 accepts.
+
 Field validation collects every problem into Jira's ``errors`` map (HTTP 400), e.g.
 ``{"summary": "You must specify a summary of the issue."}``, so callers see all mistakes at
 once as on a real instance. Edits accept both ``fields`` and the ``update`` verb form
@@ -19,6 +21,7 @@ from simulator.seed import add_jira_issue
 from simulator.state import JiraState, Record, utcnow
 
 ISSUE = r"/issue/(?P<key>[^/]+)"
+PROPERTY_KEY_CHARS = 255
 
 
 class JiraError(Exception):
@@ -175,11 +178,15 @@ def _new_comment(st: JiraState, body: str, now: datetime) -> Record:
 
 
 def _properties(data: Record) -> dict[str, Any]:
-    """Entity properties given at creation: ``[{"key": k, "value": v}, ...]``."""
+    """Entity properties given at creation: ``[{"key": k, "value": v}, ...]`` (checked
+    before anything is written: a refused write leaves nothing behind)."""
     raw = data.get("properties") or []
     if not isinstance(raw, list) or not all(isinstance(p, dict) and "key" in p for p in raw):
         raise JiraError(400, ["properties must be a list of {key, value}"])
-    return {str(p["key"]): p.get("value") for p in raw}
+    for p in raw:
+        if not isinstance(p["key"], str) or not 0 < len(p["key"]) <= PROPERTY_KEY_CHARS:
+            raise JiraError(400, [f"The property key must be 1 to {PROPERTY_KEY_CHARS} chars."])
+    return {p["key"]: p.get("value") for p in raw}
 
 
 def _create_issue(ctx: JiraCtx) -> Response:
@@ -195,9 +202,9 @@ def _create_issue(ctx: JiraCtx) -> Response:
         "reporter": ctx.st.myself,
     }
     _apply_fields(ctx.st, fields, facts, creating=True)
-    now = utcnow()
+    properties, now = _properties(_body(ctx)), utcnow()
     issue = add_jira_issue(ctx.st, {**facts, "status": "To Do", "created": now, "updated": now})
-    issue["properties"] = _properties(_body(ctx))
+    issue["properties"] = properties
     return json_response(
         201, {"id": issue["id"], "key": issue["key"], "self": f"{ctx.api}/issue/{issue['id']}"}
     )
@@ -216,8 +223,9 @@ def _add_comment(ctx: JiraCtx) -> Response:
     issue, body = find_issue(ctx), _body(ctx).get("body")
     if not isinstance(body, str) or not body.strip():
         raise JiraError(400, [], {"comment": "Comment body can not be empty!"})
+    properties = _properties(_body(ctx))
     c = _new_comment(ctx.st, body, utcnow())
-    c["properties"] = _properties(_body(ctx))
+    c["properties"] = properties
     issue["comments"].append(c)
     issue["updated"] = c["created"]
     return json_response(201, render.comment(ctx.api, ctx.st, issue["id"], c))

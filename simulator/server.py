@@ -1,7 +1,7 @@
 """HTTP plumbing: a threaded stdlib server routing by path prefix, plus the ``/_sim`` control API.
 
 Prefixes: ``/github/...``, ``/slack/api/<method>``, ``/jira/...``; ``/_sim/...`` controls the
-simulator (faults, request log, reset, health); anything else is a JSON 404. Speaks
+simulator (faults, settings, request log, reset, health); anything else is a JSON 404. Speaks
 HTTP/1.1 keep-alive like the real services, since SDK connection pools reuse sockets.
 """
 
@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from simulator import settings
 from simulator.engine import Engine
 from simulator.faults import Fault
 from simulator.protocol import Request, Response, json_response
@@ -208,7 +209,20 @@ class SimHandler(BaseHTTPRequestHandler):
             with engine.lock:
                 engine.log.clear()
             return json_response(200, {"ok": True})
+        if action in (("GET", "/_sim/settings"), ("POST", "/_sim/settings")):
+            return self._settings(engine, raw)
         if action == ("POST", "/_sim/reset"):
             engine.reset()
             return json_response(200, {"ok": True})
         return json_response(404, {"error": f"unknown control endpoint {self.command} {path}"})
+
+    def _settings(self, engine: Engine, raw: bytes) -> Response:
+        """``GET``: the runtime switches; ``POST {name: value}``: change some of them."""
+        try:
+            changes = json.loads(raw or b"{}") if self.command == "POST" else {}
+            if not isinstance(changes, dict):
+                raise settings.SettingsError("settings must be a JSON object")
+            with engine.lock:
+                return json_response(200, settings.apply(engine.state, changes))
+        except ValueError as exc:  # SettingsError and bad JSON alike
+            return json_response(400, {"error": str(exc)})

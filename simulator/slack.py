@@ -1,15 +1,19 @@
 """Fake Slack Web API: ``/slack/api/<method>`` with Slack's own error conventions.
 
 As on slack.com: errors are HTTP 200 with ``{"ok": false, "error": "<code>"}``; only rate
-limits use a status (429 + ``Retry-After`` + ``"ratelimited"``). Arguments may arrive as a
-query string, a form body or a JSON body (slack_sdk always POSTs, form or JSON depending on
-the method). Pagination uses opaque base64 cursors in ``response_metadata.next_cursor``.
-Message ``ts`` values are strictly increasing strings like ``"1700000000.000100"``.
+limits use a status (429 + ``Retry-After`` + ``"ratelimited"``). The bot's scopes and the
+Tier 1 history limits are runtime switches (:mod:`simulator.settings`); message ``metadata``
+is kept and returned by history and replies only with ``include_all_metadata``. Arguments
+may arrive as a query string, a form body or a JSON body (slack_sdk always POSTs, form or
+JSON depending on the method). Pagination uses opaque base64 cursors in
+``response_metadata.next_cursor``. Message ``ts`` values are strictly increasing strings like
+``"1700000000.000100"``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -18,6 +22,7 @@ from typing import Any
 
 from simulator.faults import Fault, retry_after_header
 from simulator.protocol import Request, Response, json_response
+from simulator.settings import slack_scopes
 from simulator.slack_render import (
     SlackError,
     fmt_ts,
@@ -34,6 +39,9 @@ from simulator.state import Record, SimState, SlackState
 
 Params = dict[str, Any]
 CHANNEL_NAME = re.compile(r"[a-z0-9_\-]+")
+# Tier 1 for apps outside the Marketplace (simulator.settings.slack_tier1_history).
+TIER1_METHODS = ("conversations.history", "conversations.replies")
+TIER1_WINDOW_SECONDS, TIER1_LIMIT = 60.0, 15
 
 
 def _truthy(value: Any) -> bool:
@@ -154,7 +162,7 @@ def _metadata(raw: Any) -> Record:
 def _history_scope(st: SlackState, chan: Record) -> None:
     needed = "groups:history" if chan.get("is_private") else "channels:history"
     if needed in st.missing_scopes:
-        raise SlackError("missing_scope", needed=needed)
+        raise SlackError("missing_scope", needed=needed, provided=slack_scopes(st))
 
 
 def _with_metadata(st: SlackState, chan_id: str, m: Record, p: Params) -> Params:
@@ -297,6 +305,12 @@ class SlackApi:
         if isinstance(req.body, dict):
             params.update(req.body)
         params.pop("token", None)
+        if st.slack.tier1_history and method in TIER1_METHODS:
+            wait = _tier1_wait(st.slack, method)
+            if wait:
+                headers = {"Retry-After": str(math.ceil(wait))}
+                return json_response(429, {"ok": False, "error": "ratelimited"}, headers)
+            params["limit"] = limit_arg(params, TIER1_LIMIT, TIER1_LIMIT)
         try:
             return json_response(200, {"ok": True, **func(st.slack, params)})
         except SlackError as err:
@@ -304,7 +318,14 @@ class SlackApi:
 
     def finish(self, req: Request, resp: Response, st: SimState) -> None:
         resp.default_header("X-Slack-Req-Id", uuid.uuid4().hex)
-        resp.default_header(
-            "X-OAuth-Scopes",
-            "chat:write,channels:read,channels:history,channels:manage,groups:read,users:read",
-        )
+        resp.default_header("X-OAuth-Scopes", slack_scopes(st.slack))
+
+
+def _tier1_wait(st: SlackState, method: str) -> float:
+    """Seconds until ``method`` may be called again under Tier 1 (0: now, and counted)."""
+    now = time.monotonic()
+    last = st.tier1_calls.get(method)
+    if last is not None and now - last < TIER1_WINDOW_SECONDS:
+        return TIER1_WINDOW_SECONDS - (now - last)
+    st.tier1_calls[method] = now
+    return 0.0

@@ -56,6 +56,9 @@ class SlackState:
     next_channel: int = 100
     # OAuth scopes the bot token lacks (a bot often has chat:write, not channels:history).
     missing_scopes: set[str] = field(default_factory=set)
+    # Tier 1 enforced on history and replies (simulator.settings); last call per method.
+    tier1_history: bool = False
+    tier1_calls: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -4,6 +4,12 @@ The client is built from ``GITHUB_TOKEN`` / ``GITHUB_API_URL`` with PyGithub's
 own retries and inter-request sleeps off: waiting is the fleet's job. List
 tools fetch exactly one page (``limit`` items) per call; the cursor carries
 the page number and size.
+
+The three writes that create something (issue, comment, review) end its body
+with a hidden ``<!-- toolfleet:<run id> -->`` line. After an ambiguous failure
+the retry first lists recent items and looks for that line
+(worker.tools.reconcile); nothing here reads ``GET /user``, which a GitHub App
+installation token may not, so every tool works for an App too.
 """
 
 from __future__ import annotations
@@ -42,7 +48,10 @@ RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
 # A hidden line in what a write leaves (issue, comment and review bodies): the run
 # that wrote it, so a retry after a lost response finds exactly its own write.
 MARKER = "<!-- toolfleet:{run_id} -->"
-RECONCILE_SCAN = 100
+# GitHub refuses bodies over 65,536 characters: leave room for "\n\n" + the marker.
+BODY_MAX = 65_536 - 100
+RECONCILE_PAGE = 100  # items per page read by a reconcile (GitHub's maximum)
+RECONCILE_SCAN = 300  # items a reconcile reads at most (three pages)
 # Rate scopes (worker.tools.governor): the core budget, content creation, search.
 READ = ["github:{credential}"]
 WRITE = ["github:{credential}", "github-write:{credential}"]
@@ -165,7 +174,7 @@ class ListIssues(RepoParams, PageParams):
 
 class CreateIssue(RepoParams):
     title: str = Field(min_length=1, max_length=256)
-    body: str = Field(default="", max_length=65_536)
+    body: str = Field(default="", max_length=BODY_MAX)
     labels: list[str] = Field(default_factory=list, max_length=20)
     assignees: list[str] = Field(default_factory=list, max_length=10)
     model_config = params_config(
@@ -175,7 +184,7 @@ class CreateIssue(RepoParams):
 
 class CommentOnIssue(RepoParams):
     number: int = Field(ge=1, description="Issue or pull request number.")
-    body: str = Field(min_length=1, max_length=65_536)
+    body: str = Field(min_length=1, max_length=BODY_MAX)
     model_config = params_config({"repo": "octo/hello", "number": 1, "body": "Reproduced on main."})
 
 
@@ -203,7 +212,7 @@ class ReviewComment(BaseModel):
 
 class CreatePrReview(RepoParams):
     number: int = Field(ge=1)
-    body: str = Field(default="", max_length=65_536)
+    body: str = Field(default="", max_length=BODY_MAX)
     event: Literal["COMMENT", "APPROVE", "REQUEST_CHANGES"] = "COMMENT"
     comments: list[ReviewComment] = Field(default_factory=list, max_length=50)
     model_config = params_config(
@@ -280,13 +289,25 @@ def _ours(body: str | None) -> bool:
     return MARKER.format(run_id=current_call().run_id) in (body or "")
 
 
-def _created_issue(gh: Github, p: CreateIssue, since: datetime) -> dict[str, Any] | None:
-    """The issue an earlier attempt of this run opened (found by its marker)."""
-    issues = gh.get_repo(p.repo).get_issues(state="all", since=since - RECONCILE_SLACK)
-    for issue in itertools.islice(issues, RECONCILE_SCAN):
-        if _ours(issue.body):
-            return _issue_summary(issue)
+def _find_marked(gh: Github, listing: Callable[[], PaginatedList[Any]]) -> Any | None:
+    """The first item of ``listing`` whose body carries this run's marker, reading at
+    most RECONCILE_SCAN items in full pages (whatever page size a list tool left on this
+    thread's client, which PyGithub copies into every listing it builds)."""
+    gh.requester.per_page = RECONCILE_PAGE
+    for item in itertools.islice(listing(), RECONCILE_SCAN):
+        if _ours(item.body):
+            return item
     return None
+
+
+def _created_issue(gh: Github, p: CreateIssue, since: datetime) -> dict[str, Any] | None:
+    """The issue an earlier attempt of this run opened, found by its marker among the
+    repository's issues touched since the run began (any state, newest first)."""
+    found = _find_marked(
+        gh,
+        lambda: gh.get_repo(p.repo).get_issues(state="all", since=since - RECONCILE_SLACK),
+    )
+    return _issue_summary(found) if found else None
 
 
 @provider.tool("github.create_issue", writes=True, scopes=WRITE, reconcile=_created_issue)
@@ -299,12 +320,13 @@ def create_issue(gh: Github, p: CreateIssue) -> dict[str, Any]:
 
 
 def _posted_comment(gh: Github, p: CommentOnIssue, since: datetime) -> dict[str, Any] | None:
-    """The comment an earlier attempt of this run posted (found by its marker)."""
-    issue = gh.get_repo(p.repo).get_issue(p.number)
-    for comment in itertools.islice(issue.get_comments(since=since - RECONCILE_SLACK), 300):
-        if _ours(comment.body):
-            return _comment_result(p.number, comment)
-    return None
+    """The comment an earlier attempt of this run posted, found by its marker among the
+    issue's comments updated since the run began."""
+    found = _find_marked(
+        gh,
+        lambda: gh.get_repo(p.repo).get_issue(p.number).get_comments(since=since - RECONCILE_SLACK),
+    )
+    return _comment_result(p.number, found) if found else None
 
 
 @provider.tool("github.comment_on_issue", writes=True, scopes=WRITE, reconcile=_posted_comment)
@@ -371,12 +393,11 @@ def get_pull_request(gh: Github, p: GetPullRequest) -> dict[str, Any]:
 
 
 def _posted_review(gh: Github, p: CreatePrReview, since: datetime) -> dict[str, Any] | None:
-    """The review an earlier attempt of this run submitted (found by its marker)."""
-    pull = gh.get_repo(p.repo).get_pull(p.number)
-    for review in itertools.islice(pull.get_reviews(), 300):
-        if _ours(review.body):
-            return _review_result(p, review)
-    return None
+    """The review an earlier attempt of this run submitted, found by its marker (GitHub
+    lists a pull request's reviews oldest first and has no ``since`` for them: a pull
+    request with more than RECONCILE_SCAN reviews is not searched to its end)."""
+    found = _find_marked(gh, lambda: gh.get_repo(p.repo).get_pull(p.number).get_reviews())
+    return _review_result(p, found) if found else None
 
 
 @provider.tool("github.create_pr_review", writes=True, scopes=WRITE, reconcile=_posted_review)
@@ -384,6 +405,9 @@ def create_pr_review(gh: Github, p: CreatePrReview) -> dict[str, Any]:
     """Review a pull request: comment, approve or request changes, with line comments."""
     if p.event == "REQUEST_CHANGES" and not p.body:
         raise BadParams("a REQUEST_CHANGES review needs a body")
+    # Checked here: GitHub would accept the marker alone as the body of an empty review.
+    if p.event == "COMMENT" and not p.body and not p.comments:
+        raise BadParams("a COMMENT review needs a body or line comments")
     pull = gh.get_repo(p.repo).get_pull(p.number)
     comments = [c.model_dump(exclude_none=True) for c in p.comments]
     review = pull.create_review(body=_marked(p.body), event=p.event, comments=comments or NotSet)

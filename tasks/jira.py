@@ -6,6 +6,11 @@ sleeps in a worker: waiting is the fleet's job. Structured search filters
 become JQL through :func:`build_jql`, which quotes every value as one JQL
 string literal; a raw ``jql`` is passed as is. List tools fetch one page per
 call; the cursor carries ``startAt`` (or Jira Cloud's ``nextPageToken``).
+
+``jira.create_issue`` and ``jira.add_comment`` give what they create a
+``toolfleet`` entity property ``{"run_id": ...}`` (posted through the library's
+session: its own methods cannot send properties). After an ambiguous failure
+the retry looks for that property before writing again (worker.tools.reconcile).
 """
 
 from __future__ import annotations
@@ -290,9 +295,11 @@ def _marker() -> dict[str, Any]:
 
 
 def _created_issue(jira: JIRA, p: CreateIssue, since: datetime) -> dict[str, Any] | None:
-    """The issue an earlier attempt of this run created: among the project's issues with
-    this summary created since the run began, the one whose property names this run."""
-    minutes = int((datetime.now(UTC) - since).total_seconds() // 60) + 2
+    """The issue an earlier attempt of this run created: among the project's issues
+    created since the run began (newest first), one with this summary whose property
+    names this run. The summary is compared here, not in JQL: ``summary ~`` is a fuzzy
+    text search in which characters such as ``-`` or ``[`` mean something."""
+    minutes = int((datetime.now(UTC) - since).total_seconds() // 60) + 2  # + clock slack
     jql = f'project = {jql_string(p.project)} AND created >= "-{minutes}m" ORDER BY created DESC'
     for issue in jira.search_issues(jql, maxResults=RECONCILE_SCAN, fields="summary"):
         if issue.fields.summary == p.summary and _marked_by_us(jira, issue.key):
@@ -340,10 +347,12 @@ def create_issue(jira: JIRA, p: CreateIssue) -> dict[str, Any]:
 
 
 def _added_comment(jira: JIRA, p: AddComment, since: datetime) -> dict[str, Any] | None:
-    """The comment an earlier attempt of this run added (found by its property)."""
+    """The comment an earlier attempt of this run added, found by its property among
+    the issue's newest RECONCILE_SCAN comments."""
     url = jira._get_url(f"issue/{p.issue}/comment")
-    found = jira._session.get(url, params={"expand": "properties", "maxResults": 1000}).json()
-    for comment in reversed(found.get("comments") or []):
+    query = {"expand": "properties", "orderBy": "-created", "maxResults": RECONCILE_SCAN}
+    found = jira._session.get(url, params=query).json()
+    for comment in found.get("comments") or []:
         marks = {prop.get("key"): prop.get("value") for prop in comment.get("properties") or []}
         if (marks.get(MARKER_PROPERTY) or {}).get("run_id") == current_call().run_id:
             return {"issue": p.issue, "id": comment["id"], "created": comment.get("created")}

@@ -5,6 +5,12 @@ own retry handlers off: waiting is the fleet's job, a worker never sleeps in
 an SDK. Slack answers most errors as HTTP 200 ``{"ok": false, "error": code}``;
 :func:`map_error` classifies them by that code (and the HTTP status). List
 tools fetch one page per call and pass Slack's own cursor through.
+
+``slack.post_message`` sends message ``metadata`` naming its run (event type
+``toolfleet_run``); after an ambiguous failure the retry reads one page of
+history (or of the thread's replies) with ``include_all_metadata`` and looks for
+it (worker.tools.reconcile). No ``auth.test`` and no text matching: blocks-only
+posts are found too.
 """
 
 from __future__ import annotations
@@ -223,14 +229,16 @@ class GetChannelHistory(PageParams):
 
 
 def _posted_message(slack: WebClient, p: PostMessage, since: datetime) -> dict[str, Any] | None:
-    """The message an earlier attempt of this run posted, found by its metadata marker.
+    """The message an earlier attempt of this run posted, found by its metadata marker
+    in one page (RECONCILE_SCAN, Tier 1's maximum) of the messages since the run began.
 
-    History needs a channel ID: a post to a channel given by name may repeat.
-    A bot without ``channels:history`` gets ``missing_scope`` here; the policy
-    then posts anyway and the run records that the lookup was skipped.
+    History takes a channel ID, and resolving a name means paging conversations.list:
+    a post to a channel given by name is not looked up (the run records the lookup as
+    skipped) and may repeat. A bot without ``channels:history`` gets ``missing_scope``
+    here; the policy then posts anyway and records the skip the same way.
     """
     if not re.fullmatch(CHANNEL_ID, p.channel):
-        return None
+        raise Fatal("a channel given by name cannot be looked up (history takes an ID)")
     oldest = f"{(since - RECONCILE_SLACK).timestamp():.6f}"
     lookup = {"channel": p.channel, "oldest": oldest, "limit": RECONCILE_SCAN}
     if p.thread_ts:

@@ -7,11 +7,12 @@ own retries and sleeps disabled so every injected fault reaches the test unmodif
 from __future__ import annotations
 
 import http.client
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -740,3 +741,185 @@ def test_cli_prints_base_urls() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+# -- bot identities, markers and runtime settings ------------------------------------------
+MARKER = "<!-- toolfleet:run-1 -->"
+
+
+def test_settings_are_switched_in_process_and_over_http_and_reset_restores_them(
+    sim: Simulator,
+) -> None:
+    control = SimulatorClient(sim.url).wait_ready()
+    defaults = {
+        "github_app_installation": False,
+        "slack_missing_scopes": [],
+        "slack_tier1_history": False,
+    }
+    # when
+    assert sim.settings() == control.settings() == defaults
+    sim.configure(github_app_installation=True)
+    changed = control.configure(slack_missing_scopes=["groups:history", "channels:history"])
+    # then
+    assert changed == defaults | {
+        "github_app_installation": True,
+        "slack_missing_scopes": ["channels:history", "groups:history"],
+    }
+    with pytest.raises(ValueError, match="unknown settings"):
+        sim.configure(github_app_token=True)
+    with pytest.raises(SimulatorClientError):
+        control.configure(slack_tier1_history="yes")
+    assert sim.settings() == changed  # a refused change changes nothing
+    sim.reset()
+    assert control.settings() == defaults
+
+
+def test_github_app_installation_token_may_not_read_the_user(sim: Simulator, gh: Github) -> None:
+    # given
+    assert gh.get_user().login == "sim-user"  # a personal token may
+    sim.configure(github_app_installation=True)
+    # when
+    with pytest.raises(GithubException) as refused:
+        gh.get_user().login  # noqa: B018 - the property fetches
+    issue = gh.get_repo("octo/hello").create_issue("As an App", body=f"text\n\n{MARKER}")
+    # then: 403 with GitHub's message; everything else still works
+    assert refused.value.status == 403
+    assert refused.value.data["message"] == "Resource not accessible by integration"
+    assert gh.get_repo("octo/hello").get_issue(issue.number).body == f"text\n\n{MARKER}"
+
+
+def test_github_issues_comments_and_reviews_keep_marked_bodies_and_filter_by_since(
+    gh: Github,
+) -> None:
+    repo = gh.get_repo("octo/hello")
+    before = datetime.now(UTC) - timedelta(seconds=1)  # timestamps have whole seconds
+    # when
+    issue = repo.create_issue("Marked", body=MARKER)
+    comment = repo.get_issue(1).create_comment(f"Seen it\n\n{MARKER}")
+    review = repo.get_pull(8).create_review(body=MARKER, event="APPROVE")
+    # then
+    recent = list(repo.get_issues(state="all", since=before))
+    assert [i.number for i in recent if i.body == MARKER] == [issue.number]
+    assert 1 in {i.number for i in recent}  # commented on: updated since
+    assert [c.id for c in repo.get_issue(1).get_comments(since=before)] == [comment.id]
+    assert [(r.id, r.body) for r in repo.get_pull(8).get_reviews()] == [(review.id, MARKER)]
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    assert list(repo.get_issue(1).get_comments(since=later)) == []
+
+
+def test_slack_bot_without_history_scopes_is_refused_history_and_replies(
+    sim: Simulator, sl: WebClient
+) -> None:
+    # given
+    sim.configure(slack_missing_scopes=["channels:history"])
+    posted = sl.chat_postMessage(channel="C0002", text="chat:write still works")
+    # when
+    with pytest.raises(SlackApiError) as history:
+        sl.conversations_history(channel="C0002")
+    with pytest.raises(SlackApiError) as replies:
+        sl.conversations_replies(channel="C0002", ts=posted["ts"])
+    private = sl.conversations_history(channel="C0007")  # groups:history is still granted
+    # then: HTTP 200, ok false, what was needed and what the token has
+    for refused in (history, replies):
+        response = refused.value.response
+        assert (response.status_code, response["error"]) == (200, "missing_scope")
+        assert response["needed"] == "channels:history"
+        assert "chat:write" in response["provided"].split(",")
+        assert "channels:history" not in response["provided"].split(",")
+    assert "channels:history" not in history.value.response.headers["X-OAuth-Scopes"]
+    assert private["ok"] is True
+    sim.configure(slack_missing_scopes=["groups:history"])
+    with pytest.raises(SlackApiError) as group:
+        sl.conversations_history(channel="C0007")
+    assert group.value.response["needed"] == "groups:history"
+
+
+def test_slack_metadata_is_returned_only_with_include_all_metadata(sl: WebClient) -> None:
+    # given
+    marker = {"event_type": "toolfleet_run", "event_payload": {"run_id": "run-1"}}
+    parent = sl.chat_postMessage(channel="C0002", text="parent", metadata=marker)
+    sl.chat_postMessage(channel="C0002", text="reply", thread_ts=parent["ts"], metadata=marker)
+    # when
+    plain = sl.conversations_history(channel="C0002", limit=1)["messages"][0]
+    full = sl.conversations_history(channel="C0002", limit=1, include_all_metadata=True)
+    thread = sl.conversations_replies(
+        channel="C0002", ts=parent["ts"], oldest=parent["ts"], include_all_metadata=True
+    )
+    # then
+    assert "metadata" not in plain
+    assert full["messages"][0]["metadata"] == marker
+    assert [(m["text"], m["metadata"]) for m in thread["messages"]] == [
+        ("parent", marker),
+        ("reply", marker),
+    ]
+    with pytest.raises(SlackApiError) as bad:
+        sl.chat_postMessage(channel="C0002", text="x", metadata={"event_payload": {}})
+    assert bad.value.response["error"] == "invalid_metadata_schema"
+
+
+def test_slack_tier1_history_is_one_call_a_minute_of_at_most_15_when_switched_on(
+    sim: Simulator, sl: WebClient
+) -> None:
+    # given a channel with 20 messages, unlimited by default
+    for n in range(20):
+        sl.chat_postMessage(channel="C0005", text=f"m{n}")
+    assert len(sl.conversations_history(channel="C0005", limit=100)["messages"]) == 20
+    assert sl.conversations_history(channel="C0005", limit=100)["ok"] is True
+    sim.configure(slack_tier1_history=True)
+    # when
+    first = sl.conversations_history(channel="C0005", limit=100)
+    with pytest.raises(SlackApiError) as second:
+        sl.conversations_history(channel="C0005", limit=5)
+    replies = sl.conversations_replies(channel="C0005", ts=first["messages"][0]["ts"])
+    # then: 15 at most, and the method's next call waits for the minute to end
+    assert len(first["messages"]) == 15 and first["has_more"] is True
+    response = second.value.response
+    assert (response.status_code, response["error"]) == (429, "ratelimited")
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+    assert replies["ok"] is True  # each method has its own budget
+
+
+def _jira_post(jr: JIRA, path: str, payload: dict) -> dict:
+    """A POST through the library's session (its own methods cannot send properties)."""
+    return jr._session.post(jr._get_url(path), data=json.dumps(payload)).json()
+
+
+def test_jira_issue_properties_are_set_at_creation_and_read_back(sim: Simulator, jr: JIRA) -> None:
+    # when
+    marker = {"key": "toolfleet", "value": {"run_id": "run-1"}}
+    fields = {"project": {"key": "OPS"}, "summary": "Marked", "issuetype": {"name": "Task"}}
+    created = _jira_post(jr, "issue", {"fields": fields, "properties": [marker]})
+    # then
+    url = jr._get_url(f"issue/{created['key']}/properties/toolfleet")
+    assert jr._session.get(url).json() == marker
+    with pytest.raises(JIRAError) as missing:
+        jr._session.get(jr._get_url("issue/OPS-1/properties/toolfleet"))
+    assert missing.value.status_code == 404
+    with pytest.raises(JIRAError) as bad:
+        _jira_post(jr, "issue", {"fields": fields, "properties": [{"key": ""}]})
+    assert bad.value.status_code == 400
+    assert [i.key for i in jr.search_issues('summary ~ "Marked"')] == [created["key"]]
+
+
+def test_jira_comment_properties_are_listed_with_expand_newest_first(jr: JIRA) -> None:
+    # given
+    marker = {"key": "toolfleet", "value": {"run_id": "run-1"}}
+    jr.add_comment("OPS-1", "plain")
+    marked = _jira_post(jr, "issue/OPS-1/comment", {"body": "marked", "properties": [marker]})
+    jr.add_comment("OPS-1", "latest")
+    url = jr._get_url("issue/OPS-1/comment")
+    # when
+    plain = jr._session.get(url).json()
+    newest = jr._session.get(
+        url, params={"expand": "properties", "orderBy": "-created", "maxResults": 2}
+    ).json()
+    # then
+    assert [c["body"] for c in plain["comments"]] == ["plain", "marked", "latest"]
+    assert "properties" not in plain["comments"][0]
+    assert (newest["total"], newest["maxResults"]) == (3, 2)
+    assert [(c["body"], c["properties"]) for c in newest["comments"]] == [
+        ("latest", []),
+        ("marked", [marker]),
+    ]
+    prop = jr._session.get(jr._get_url(f"comment/{marked['id']}/properties/toolfleet"))
+    assert prop.json() == marker
