@@ -1,5 +1,5 @@
 # toolfleet: one image for every process of the fleet; the command picks the role:
-#   docker run toolfleet worker -Q http -c 32 -n http@%h | beat | flower | migrate
+#   docker run toolfleet worker -Q http -c 32 -n http@%h | beat | flower | metrics | migrate
 # Configuration and credentials come from the environment at run time (see the
 # README's configuration table); nothing secret is baked into the image.
 FROM python:3.11-slim
@@ -25,10 +25,10 @@ RUN pip install /tmp/src && rm -rf /tmp/src
 # on sys.path, and it must import the installed package, not a source copy.
 WORKDIR /app
 USER 10001:10001
-EXPOSE 5555
+EXPOSE 5555 9808
 
-# No HEALTHCHECK: the same image runs workers, beat, Flower and a one-shot
-# migration, and each needs its own check (docker-compose.yml, deploy/).
+# No HEALTHCHECK: the same image runs workers, beat, Flower, the exporter and
+# a one-shot migration, and each needs its own check (docker-compose.yml, deploy/).
 # Workers stop warmly on SIGTERM (running calls finish): give them time, e.g.
 # `docker stop -t 300`; the default 10 s would kill calls mid-flight.
 ENTRYPOINT ["fleet"]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from tasks.shared.safehttp import Fetched, SafeHttp
 from worker.errors import BadParams, ToolError, Unavailable, parse_retry_after, status_error
-from worker.settings import Settings, get_settings
+from worker.settings import HttpCredential, Settings, get_settings
 from worker.tools.catalog import Provider, params_config
 from worker.tools.context import current_call
 
@@ -51,6 +51,14 @@ def map_error(exc: Exception) -> ToolError:
 provider = Provider("http", client=make_client, map_error=map_error)
 
 
+CREDENTIAL_FIELD = Field(
+    default=None,
+    max_length=128,
+    description="Name of a credential in FLEET_HTTP_CREDENTIALS: its header is added for the "
+    "hosts it is meant for, so the token itself never passes through the agent.",
+)
+
+
 class HttpRequest(BaseModel):
     """Params of ``http.request``."""
 
@@ -65,6 +73,7 @@ class HttpRequest(BaseModel):
     timeout: float | None = Field(
         default=None, gt=0, le=120, description="Seconds; defaults to FLEET_HTTP_TIMEOUT_SECONDS."
     )
+    credential: str | None = CREDENTIAL_FIELD
 
     model_config = params_config(
         {"method": "GET", "url": "https://api.example.com/status"}, populate_by_name=True
@@ -82,11 +91,12 @@ class WebhookSend(BaseModel):
 
     url: str = Field(min_length=1, max_length=8192, description="The receiver's http(s) URL.")
     payload: dict[str, Any] = Field(description="The JSON object to deliver.")
-    secret: str = Field(
+    signing_key: str = Field(
         default="default", description="Name of the signing secret in FLEET_WEBHOOK_SECRETS."
     )
     event: str | None = Field(default=None, max_length=128, description="X-Webhook-Event value.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    credential: str | None = CREDENTIAL_FIELD
 
     model_config = params_config(
         {"url": "https://hooks.example.com/in", "payload": {"event": "done"}}
@@ -109,7 +119,14 @@ def request(client: SafeHttp, p: HttpRequest) -> dict[str, Any]:
         content = p.body.encode()
     if p.timeout:
         client.timeout = p.timeout
-    fetched = client.request(p.method, p.url, headers=headers, params=p.query, content=content)
+    fetched = client.request(
+        p.method,
+        p.url,
+        headers=headers,
+        params=p.query,
+        content=content,
+        credential=_credential(p.credential, p.url, headers),
+    )
     _raise_for_status(fetched)
     return {
         "status": fetched.status,
@@ -129,11 +146,14 @@ def send_webhook(client: SafeHttp, p: WebhookSend) -> dict[str, Any]:
     the same on every retry, so receivers can de-duplicate).
     """
     secrets = get_settings().webhook_secrets
-    if p.secret not in secrets:
+    if p.signing_key not in secrets:
         known = ", ".join(sorted(secrets)) or "none configured"
-        raise BadParams(f"unknown webhook secret {p.secret!r} (known: {known})")
+        raise BadParams(
+            f"unknown signing key {p.signing_key!r} in FLEET_WEBHOOK_SECRETS (known: {known})"
+        )
+    credential = _credential(p.credential, p.url, p.headers)
     body = json.dumps(p.payload, separators=(",", ":"), sort_keys=True).encode()
-    digest = hmac.new(secrets[p.secret].get_secret_value().encode(), body, hashlib.sha256)
+    digest = hmac.new(secrets[p.signing_key].get_secret_value().encode(), body, hashlib.sha256)
     delivery_id = current_call().run_id
     headers = {
         **p.headers,
@@ -144,9 +164,27 @@ def send_webhook(client: SafeHttp, p: WebhookSend) -> dict[str, Any]:
     }
     if p.event:
         headers["X-Webhook-Event"] = p.event
-    fetched = client.request("POST", p.url, headers=headers, content=body)
+    fetched = client.request("POST", p.url, headers=headers, content=body, credential=credential)
     _raise_for_status(fetched)
     return {"status": fetched.status, "delivery_id": delivery_id, **_decode_body(fetched)}
+
+
+def _credential(name: str | None, url: str, headers: dict[str, str]) -> HttpCredential | None:
+    """The named credential, checked against the URL it is about to go to."""
+    if name is None:
+        return None
+    credentials = get_settings().http_credentials
+    credential = credentials.get(name)
+    if credential is None:
+        known = ", ".join(sorted(credentials)) or "none configured"
+        raise BadParams(f"unknown credential {name!r} in FLEET_HTTP_CREDENTIALS (known: {known})")
+    host = httpx.URL(url).host
+    if not credential.allows(host):
+        allowed = ", ".join(credential.hosts)
+        raise BadParams(f"credential {name!r} is not for {host!r} (only: {allowed})")
+    if any(header.lower() == credential.header.lower() for header in headers):
+        raise BadParams(f"credential {name!r} sets {credential.header}: do not pass it in headers")
+    return credential
 
 
 def _raise_for_status(fetched: Fetched) -> None:

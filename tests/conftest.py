@@ -27,6 +27,7 @@ SLACK_SECRET = "xoxb-test-slack-token-never-leaks"
 JIRA_USER = "sim@example.com"
 JIRA_SECRET = "jira-test-api-token-never-leaks"
 WEBHOOK_SECRET = "whsec_TestSigningSecretNeverLogged"
+PARTNER_SECRET = "partner-key-0123456789-never-shown"
 
 
 def _free_port() -> int:
@@ -52,6 +53,9 @@ TEST_ENV = {
     "FLEET_RETRY_BASE_SECONDS": "0.2",
     "FLEET_RETRY_CAP_SECONDS": "2",
     "FLEET_WEBHOOK_SECRETS": f'{{"default": "{WEBHOOK_SECRET}"}}',
+    "FLEET_HTTP_CREDENTIALS": json.dumps(
+        {"partner": {"header": "X-Api-Key", "value": PARTNER_SECRET, "hosts": ["localhost"]}}
+    ),
     "GITHUB_TOKEN": GITHUB_SECRET,
     "GITHUB_API_URL": f"{SIM_URL}/github",
     "SLACK_BOT_TOKEN": SLACK_SECRET,

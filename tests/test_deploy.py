@@ -1,9 +1,10 @@
 """The deployment artifacts agree with their schemas and with the code.
 
 Pure file checks: nothing is built, started or applied. Kubernetes objects are
-validated against the schemas bundled with kubernetes-validate (offline); KEDA
-ScaledObjects and docker-compose.yml against the small JSON Schemas below, which
-cover the keys these files use. Then the files are held to the code: one worker
+validated against the schemas bundled with kubernetes-validate, docker-compose.yml
+against the official Compose specification schema shipped with check-jsonschema
+(both offline), KEDA ScaledObjects against the small JSON Schema below, which
+covers the keys these files use. Then the files are held to the code: one worker
 per queue of ``worker.queues.QUEUES``, setting names from ``Settings``, no
 secret values anywhere.
 """
@@ -11,7 +12,10 @@ secret values anywhere.
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
+import subprocess
+import sys
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -32,6 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 K8S_VERSION = "1.30"  # the oldest Kubernetes the manifests are meant for
 SECRET = "toolfleet-secrets"
+# `fleet metrics` serves /metrics on FLEET_METRICS_PORT.
+METRICS_PORT: int = Settings.model_fields["metrics_port"].default
 # Each provider queue's own credential; a queue not listed gets none.
 QUEUE_CREDENTIALS = {
     "github": {"GITHUB_TOKEN"},
@@ -101,6 +107,13 @@ def arg(args: list[str], flag: str) -> str:
 
 def deployments_running(command: str) -> list[dict[str, Any]]:
     return [d for d in of_kind("Deployment") if pod_spec(d)["containers"][0]["args"][0] == command]
+
+
+def service_for(workload: dict[str, Any]) -> dict[str, Any]:
+    """The one Service selecting this workload's pods."""
+    pod_labels = workload["spec"]["template"]["metadata"]["labels"]
+    (service,) = [s for s in of_kind("Service") if s["spec"]["selector"] == pod_labels]
+    return service
 
 
 def worker_args(deployment: dict[str, Any]) -> list[str]:
@@ -210,70 +223,6 @@ KEDA_SCALED_OBJECT = {
     },
 }
 
-DURATION = {"type": "string", "pattern": r"^(\d+h)?(\d+m)?(\d+s)?$"}
-COMPOSE_SERVICE = {
-    "type": "object",
-    "anyOf": [{"required": ["image"]}, {"required": ["build"]}],
-    "additionalProperties": False,
-    "properties": {
-        "image": STRING,
-        "build": {"type": "string"},
-        "command": {"type": "array", "items": STRING, "minItems": 1},
-        "environment": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
-        "depends_on": {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "required": ["condition"],
-                "additionalProperties": False,
-                "properties": {
-                    "condition": {
-                        "enum": [
-                            "service_started",
-                            "service_healthy",
-                            "service_completed_successfully",
-                        ]
-                    }
-                },
-            },
-        },
-        "healthcheck": {
-            "type": "object",
-            "required": ["test"],
-            "additionalProperties": False,
-            "properties": {
-                "test": {
-                    "type": "array",
-                    "prefixItems": [{"enum": ["CMD", "CMD-SHELL"]}],
-                    "items": STRING,
-                    "minItems": 2,
-                },
-                "interval": DURATION,
-                "timeout": DURATION,
-                "start_period": DURATION,
-                "retries": {"type": "integer", "minimum": 1},
-            },
-        },
-        "ports": {"type": "array", "items": {"type": "string", "pattern": r"^([\d.]+:)?\d+:\d+$"}},
-        "volumes": {"type": "array", "items": {"type": "string", "pattern": r"^[\w.-]+:/\S*$"}},
-        "restart": {"enum": ["no", "always", "on-failure", "unless-stopped"]},
-        "init": {"type": "boolean"},
-        "stop_grace_period": DURATION,
-        "container_name": STRING,
-    },
-}
-COMPOSE_FILE = {
-    "type": "object",
-    "required": ["services"],
-    "additionalProperties": False,  # the obsolete `version:` key included
-    "patternProperties": {"^x-": {}},
-    "properties": {
-        "name": STRING,
-        "services": {"type": "object", "additionalProperties": COMPOSE_SERVICE},
-        "volumes": {"type": "object", "additionalProperties": {"type": ["object", "null"]}},
-    },
-}
-
 
 # ---- Kubernetes ---------------------------------------------------------------------
 
@@ -373,11 +322,51 @@ def test_flower_requires_basic_auth_from_the_secret_and_stays_inside_the_cluster
     auth = env["FLEET_FLOWER_BASIC_AUTH"]["valueFrom"]["secretKeyRef"]
     assert auth["name"] == SECRET
     assert not auth.get("optional", False)  # no auth configured, no Flower pod
-    (service,) = of_kind("Service")
+    service = service_for(flower)
     assert service["spec"]["type"] == "ClusterIP"
-    assert service["spec"]["selector"] == flower["spec"]["template"]["metadata"]["labels"]
     port_names = {p["name"] for p in container["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
+
+
+def test_exactly_one_metrics_exporter_serves_metrics_on_its_port():
+    (exporter,) = deployments_running("metrics")
+    (container,) = pod_spec(exporter)["containers"]
+    (port,) = container["ports"]
+
+    # One replica, never two at once: every scrape reads fleet-wide state.
+    assert exporter["metadata"]["name"] == "toolfleet-metrics"
+    assert exporter["spec"]["replicas"] == 1
+    assert exporter["spec"]["strategy"]["type"] == "Recreate"
+    scaled = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind("ScaledObject")}
+    assert exporter["metadata"]["name"] not in scaled
+    assert container["args"] == ["metrics"]
+    assert port["containerPort"] == METRICS_PORT
+    for probe in (container["readinessProbe"], container["livenessProbe"]):
+        assert probe["httpGet"] == {"path": "/metrics", "port": port["name"]}
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    # It reads the ledger and Redis, and calls no provider.
+    assert secret_refs(container) == {"FLEET_DATABASE_URL"}
+
+
+def test_the_metrics_service_is_annotated_for_scraping_inside_the_cluster():
+    (exporter,) = deployments_running("metrics")
+    (container,) = pod_spec(exporter)["containers"]
+    service = service_for(exporter)
+
+    assert service["spec"]["type"] == "ClusterIP"
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == METRICS_PORT
+    assert port["targetPort"] == container["ports"][0]["name"]
+    assert service["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(METRICS_PORT),
+        "prometheus.io/path": "/metrics",
+    }
+    # Annotated on the Service only, or a Prometheus discovering pods too scrapes it twice.
+    assert not any(
+        key.startswith("prometheus.io/")
+        for key in exporter["spec"]["template"]["metadata"].get("annotations", {})
+    )
 
 
 def test_secrets_come_only_from_the_secret_reference():
@@ -458,9 +447,42 @@ def test_the_migration_job_runs_fleet_migrate_once():
 # ---- docker compose -----------------------------------------------------------------
 
 
-def test_the_compose_file_matches_the_compose_schema_subset():
-    assert "version" not in compose()
-    jsonschema.validate(compose(), COMPOSE_FILE)
+def check_compose_schema(path: Path) -> list[str]:
+    """The Compose specification's complaints about a file (none: it is valid)."""
+    schema = ["--builtin-schema", "vendor.compose-spec", "--output-format", "json"]
+    checked = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", *schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    report = json.loads(checked.stdout)
+    errors = [f"{e['path']}: {e['message']}" for e in report.get("errors", [])]
+    errors += [str(e) for e in report.get("parse_errors", [])]
+    assert (checked.returncode == 0) == (not errors), checked.stderr
+    return errors
+
+
+def test_the_compose_file_matches_the_compose_specification():
+    assert "version" not in compose()  # obsolete: the specification ignores it
+    assert check_compose_schema(REPO / "docker-compose.yml") == []
+
+
+@pytest.mark.parametrize(
+    ("service", "complaint"),
+    [
+        ({"image": "redis:7", "ports": "not-a-list"}, "is not of type 'array'"),
+        ({"image": "redis:7", "stop_grace_perod": "5m"}, "'stop_grace_perod' was unexpected"),
+    ],
+    ids=["ports-not-a-list", "misspelt-key"],
+)
+def test_the_compose_check_rejects_a_broken_file(tmp_path, service, complaint):
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(yaml.safe_dump({"services": {"redis": service}}))
+
+    errors = check_compose_schema(broken)
+
+    assert any(complaint in error for error in errors), errors
 
 
 def test_compose_runs_one_worker_service_per_queue_each_on_its_own_queue():
@@ -500,6 +522,15 @@ def test_compose_runs_exactly_one_beat_that_cannot_be_scaled():
     assert beat["container_name"]
 
 
+def test_compose_runs_exactly_one_metrics_exporter_published_on_loopback():
+    (metrics,) = compose_services_running("metrics").values()
+
+    assert metrics["command"] == ["metrics"]
+    assert metrics["container_name"]  # `--scale metrics=2` fails, like beat's
+    assert metrics["ports"] == [f"127.0.0.1:{METRICS_PORT}:{METRICS_PORT}"]
+    assert metrics["depends_on"] == {"redis": {"condition": "service_healthy"}}
+
+
 def test_compose_flower_requires_basic_auth_and_is_published_on_loopback_only():
     (flower,) = compose_services_running("flower").values()
     env = flower["environment"]
@@ -508,7 +539,8 @@ def test_compose_flower_requires_basic_auth_and_is_published_on_loopback_only():
     assert re.fullmatch(r"\$\{FLEET_FLOWER_BASIC_AUTH:\?[^}]+\}", env["FLEET_FLOWER_BASIC_AUTH"])
     assert flower["ports"] and all(p.startswith("127.0.0.1:") for p in flower["ports"])
     published = {n for n, s in compose()["services"].items() if s.get("ports")}
-    assert published == {"flower"}  # Redis and Postgres stay on the compose network
+    # Redis and Postgres stay on the compose network.
+    assert published == {"flower", "metrics"}
 
 
 def test_compose_passes_secrets_through_from_the_environment_never_literally():
@@ -588,7 +620,7 @@ ARTIFACTS = [
     REPO / "Dockerfile",
     REPO / ".dockerignore",
     REPO / "docker-compose.yml",
-    *sorted(DEPLOY.iterdir()),
+    *sorted(p for p in DEPLOY.rglob("*") if p.is_file()),
 ]
 
 

@@ -132,9 +132,9 @@ def test_webhook_is_signed_with_hmac_sha256_of_the_body(client, server):
 def test_webhook_with_an_unknown_secret_name_is_bad_params_without_a_request(client, server):
     url = server.route("/hook2", Reply(200))
 
-    call = client.call("webhook.send", {"url": url, "payload": {}, "secret": "nope"})
+    call = client.call("webhook.send", {"url": url, "payload": {}, "signing_key": "nope"})
 
     row = wait_final(call.id)
     assert row["error"]["type"] == "BadParams"
-    assert "unknown webhook secret 'nope'" in row["error"]["message"]
+    assert "unknown signing key 'nope'" in row["error"]["message"]
     assert server.requests_to("/hook2") == []

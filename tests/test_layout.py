@@ -189,7 +189,12 @@ def test_public_names_keep_working():
         check=True,
         cwd="/",
     ).stdout
-    assert "worker.broker.transport:Transport" in report
+    assert "broker_url: 'redis://" in report  # a scheme Flower and other tools know
+    probe = "from worker.app import app; print(type(app.connection().transport).__module__)"
+    transport = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd="/"
+    ).stdout
+    assert transport.strip() == "worker.broker.transport"
 
 
 def test_the_app_registers_every_catalog_tool_sync_kind_and_housekeeping_task():

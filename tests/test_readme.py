@@ -41,3 +41,11 @@ def test_the_first_two_commands_run_the_fleet_and_the_tests():
     assert commands[1].endswith(".venv/bin/pytest")
     ci = (REPO / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+def test_every_exported_metric_is_documented():
+    from worker.ops.metrics import METRIC_NAMES
+
+    documented = set(re.findall(r"^\| `(toolfleet_\w+)` \|", README, re.M))
+
+    assert documented == set(METRIC_NAMES)

@@ -32,6 +32,7 @@ from worker import (
     housekeeping,
     signals,
 )
+from worker.broker import register_transport
 from worker.queues import DEFAULT_QUEUE, QUEUES, queue_for
 from worker.settings import get_settings
 from worker.syncs.kinds import sync_kinds
@@ -47,12 +48,14 @@ def route_by_prefix(name: str, args: Any, kwargs: Any, options: Any, **_: Any) -
 
 def create_app() -> Celery:
     settings = get_settings()
-    celery_app = Celery("toolfleet")
+    # redis:// URLs get the transport subclass that keeps raw garbage pushed onto a
+    # queue as a dead letter instead of crashing the worker. Registered under the
+    # scheme itself, so URLs stay redis:// and Flower still reads queue lengths.
+    register_transport()
+    # Argument reprs (task events, Flower) are written masked: see worker.broker.reprs.
+    celery_app = Celery("toolfleet", amqp="worker.broker.reprs:FleetAMQP")
     celery_app.conf.update(
         broker_url=settings.broker_url,
-        # The transport subclass keeps raw garbage pushed onto a queue as a dead
-        # letter instead of letting it crash the worker (see worker.broker.transport).
-        broker_transport="worker.broker.transport:Transport",
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_seconds,
             # kombu sweeps for messages of dead workers every interval x throttle

@@ -1,18 +1,57 @@
-"""Keeps configured secrets out of everything the fleet writes down.
+"""Keeps secrets out of everything the fleet writes down or shows.
 
-The fleet never puts credentials in task arguments, but an SDK's exception
-text, a provider echoing a header, or an agent pasting a token into params
-could still carry one. Every sink — the ledger, results, error messages and
-log lines — passes through :func:`redact`, which replaces each configured
-secret value with ``***``.
+The fleet never puts its own credentials in task arguments, but an agent can
+pass one (``http.request`` with an ``Authorization`` header), an SDK's
+exception text can quote one, and a provider can echo one back. Two rules,
+applied by every sink — the ledger (params, results, errors, dead letters),
+the result backend, task events and Flower, log lines:
+
+- **by value**: each configured secret (tokens, webhook keys, named HTTP
+  credentials) is replaced with ``***`` wherever it appears;
+- **by name**: the value of a sensitive name is masked — in JSON-shaped
+  values the value of a sensitive key, in text a ``"name": "value"`` pair, a
+  URL query parameter, or an ``Authorization``-style ``Bearer ...`` token.
+  Sensitive names are ``Authorization``, ``Proxy-Authorization``, ``Cookie``,
+  ``Set-Cookie`` and any name containing token, secret, password, api-key
+  (``api_key``, ``apikey``) or signature.
+
+Masking by name keeps numbers, booleans and nulls (``max_tokens: 100`` is not
+a credential) and masks strings and containers whole.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from typing import Any
 
 MASK = "***"
+
+SENSITIVE_EXACT = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+SENSITIVE_PARTS = ("token", "secret", "password", "passwd", "api-key", "apikey", "signature")
+_NAME_PATTERN = r"authorization|cookie|token|secret|passw(?:or)?d|api[-_]?key|signature"
+# A URL query parameter with a sensitive name: ?access_token=...&
+_QUERY = re.compile(rf"(?i)([?&;][^=&\s#]*(?:{_NAME_PATTERN})[^=&\s#]*=)[^&\s#'\"]+")
+# "name": "value" or 'name': 'value' (JSON, Python reprs) with a sensitive name.
+_QUOTED_PAIR = re.compile(
+    rf"""(?i)(["'])([^"'\n]{{0,64}}(?:{_NAME_PATTERN})[^"'\n]{{0,64}})\1(\s*[:=]\s*)"""
+    r"""(["'])(?:(?!\4)[^\\]|\\.)*\4"""
+)
+# An Authorization value on its own: "Bearer eyJ...", "Basic dXNlcjpw...". A credential
+# has a digit or padding somewhere; words ("Basic authentication failed") do not.
+_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)\s+(?=[\w.~+/=-]*[0-9=])[\w.~+/=-]{8,}", re.I)
+# A mask this module wrote inside text ("Bearer ***", "?token=***"), not "***bold***".
+_MASKED_IN_TEXT = re.compile(r"(?:^|[\s=:'\"])\*\*\*(?:$|[\s&'\"])")
+# Cheap pre-check: text without any sensitive name needs no pattern work.
+_ANY_NAME = re.compile(rf"(?i){_NAME_PATTERN}|bearer|basic")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_sensitive(name: str) -> bool:
+    """Whether a header or field called ``name`` holds a credential."""
+    normalized = name.lower().replace("_", "-")
+    return normalized in SENSITIVE_EXACT or any(part in normalized for part in SENSITIVE_PARTS)
 
 
 def _secrets() -> list[str]:
@@ -30,22 +69,54 @@ _cache: dict[int, tuple[object, list[str]]] = {}
 
 
 def redact(text: str) -> str:
-    """``text`` with every configured secret value masked."""
+    """``text`` with configured secrets and sensitively named values masked."""
     for secret in _secrets():
         if secret in text:
             text = text.replace(secret, MASK)
-    return text
+    if _ANY_NAME.search(text) is None:
+        return text
+    text = _QUERY.sub(rf"\1{MASK}", text)
+    text = _QUOTED_PAIR.sub(rf"\1\2\1\3\4{MASK}\4", text)
+    return _AUTH_SCHEME.sub(rf"\1 {MASK}", text)
+
+
+def may_hold_secret(text: str) -> bool:
+    """Whether ``text`` holds a configured secret or a sensitive name (a cheap check)."""
+    return _ANY_NAME.search(text) is not None or any(s in text for s in _secrets())
+
+
+def _maskable(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float):
+        return False
+    return value != MASK
 
 
 def redact_json(value: Any) -> Any:
-    """A copy of a JSON-shaped value with secrets masked in every string."""
+    """A copy of a JSON-shaped value: sensitive keys' values and secrets masked."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {redact(str(k)): redact_json(v) for k, v in value.items()}
+        return {
+            redact(str(k)): MASK if is_sensitive(str(k)) and _maskable(v) else redact_json(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [redact_json(v) for v in value]
     return value
+
+
+def masked_fields(value: Any, path: str = "") -> list[str]:
+    """Where ``value`` (stored params) holds a masked value: ``["headers.Authorization"]``.
+    Such params cannot be sent again as they are: the original value is gone."""
+    if isinstance(value, dict):
+        found: list[str] = []
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            found.extend([here] if item == MASK else masked_fields(item, here))
+        return found
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in masked_fields(item, f"{path}[{i}]")]
+    return [path or "(value)"] if isinstance(value, str) and _MASKED_IN_TEXT.search(value) else []
 
 
 class RedactingFormatter(logging.Formatter):

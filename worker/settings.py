@@ -11,7 +11,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
@@ -21,6 +29,33 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet"
 def _env(name: str) -> AliasChoices:
     """Read a field from an un-prefixed variable (provider conventions)."""
     return AliasChoices(name)
+
+
+class HttpCredential(BaseModel):
+    """A named credential for the HTTP tools: one header, sent only to ``hosts``."""
+
+    header: str = Field(default="Authorization", min_length=1, pattern=r"^[A-Za-z0-9-]+$")
+    value: SecretStr
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts it may be sent to (*.example.com for subdomains); empty: any host.",
+    )
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("hosts")
+    @classmethod
+    def _lower(cls, hosts: list[str]) -> list[str]:
+        return [host.strip().lower().rstrip(".") for host in hosts if host.strip()]
+
+    def allows(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        if not self.hosts:
+            return True
+        return any(
+            host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:]))
+            for allowed in self.hosts
+        )
 
 
 class Settings(BaseSettings):
@@ -88,6 +123,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = 16
     flower_port: int = 5555
     flower_address: str = "127.0.0.1"
+    metrics_port: int = Field(default=9808, description="Where `fleet metrics` serves /metrics.")
+    metrics_address: str = Field(
+        default="127.0.0.1", description="`fleet metrics`' address (0.0.0.0 in a container)."
+    )
     flower_basic_auth: SecretStr | None = Field(
         default=None, description="user:password; without it the API is open on loopback only."
     )
@@ -99,6 +138,11 @@ class Settings(BaseSettings):
     http_max_redirects: int = 5
     webhook_secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description='JSON object: {"name": "secret", ...}'
+    )
+    http_credentials: dict[str, HttpCredential] = Field(
+        default_factory=dict,
+        description='JSON object: {"name": {"header": "Authorization", "value": "Bearer ...",'
+        ' "hosts": ["api.example.com"]}}; agents pass the name, never the value.',
     )
 
     # --- providers ---------------------------------------------------------
@@ -168,6 +212,7 @@ class Settings(BaseSettings):
         """Every configured secret, for redaction (longest first)."""
         secrets = [self.github_token, self.slack_bot_token, self.jira_api_token]
         secrets.extend(self.webhook_secrets.values())
+        secrets.extend(credential.value for credential in self.http_credentials.values())
         if self.flower_basic_auth is not None:
             secrets.append(self.flower_basic_auth)
         values = {s.get_secret_value() for s in secrets if s is not None}

@@ -37,6 +37,8 @@ import httpcore
 import httpx
 
 from worker.errors import Forbidden, NotFound, Unavailable
+from worker.redact import is_sensitive
+from worker.settings import HttpCredential
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -172,12 +174,19 @@ class SafeHttp:
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         content: bytes | None = None,
+        credential: HttpCredential | None = None,
     ) -> Fetched:
+        """One request, redirects followed by hand so that every hop is guarded.
+        ``credential``'s header is added on each hop to a host it is meant for."""
         target = httpx.URL(url, params=params) if params else httpx.URL(url)
         headers = dict(headers or {})
         client = _client(self.allowed_hosts)
+        first_host = target.host
         for _hop in range(self.max_redirects + 1):
-            fetched = self._send(client, method, target, headers, content)
+            sent = headers
+            if credential is not None and _meant_for(credential, target.host, first_host):
+                sent = {**headers, credential.header: credential.value.get_secret_value()}
+            fetched = self._send(client, method, target, sent, content)
             location = fetched.headers.get("location")
             if fetched.status not in REDIRECT_STATUSES or not location:
                 return fetched
@@ -186,7 +195,7 @@ class SafeHttp:
                 method, content = "GET", None
             if next_target.host != target.host:
                 # Credentials meant for one origin never follow a redirect to another.
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                headers = {k: v for k, v in headers.items() if not is_sensitive(k)}
             target = next_target
         raise Unavailable(f"more than {self.max_redirects} redirects", {"url": str(target)})
 
@@ -237,6 +246,12 @@ class SafeHttp:
         except httpx.TransportError as exc:
             raise Unavailable(f"connection lost reading the response: {exc}") from None
         return b"".join(chunks), False
+
+
+def _meant_for(credential: HttpCredential, host: str, first_host: str) -> bool:
+    """A credential goes to its listed hosts; one that lists none, to the URL the
+    agent named and never to wherever a redirect points."""
+    return credential.allows(host) if credential.hosts else host == first_host
 
 
 @functools.cache

@@ -5,3 +5,17 @@
 - ``intake``: the worker's consumer, keeping undecodable, refused and
   unknown-task messages as dead letters before Celery drops them.
 """
+
+from kombu.transport import TRANSPORT_ALIASES
+
+GUARDED_TRANSPORT = "worker.broker.transport:Transport"
+
+
+def register_transport() -> None:
+    """Make ``redis://`` and ``rediss://`` broker URLs use the guarded transport.
+
+    Set as ``broker_transport`` instead, the class path would become the URL
+    scheme that Celery reports (``worker.broker.transport:Transport://...``),
+    and Flower refuses a scheme it does not know: no queue lengths.
+    """
+    TRANSPORT_ALIASES.update(redis=GUARDED_TRANSPORT, rediss=GUARDED_TRANSPORT)

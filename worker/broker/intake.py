@@ -15,8 +15,10 @@ from typing import Any
 
 from celery.worker.consumer import Consumer
 from kombu.message import Message
+from vine import promise
 
 from worker import ledger
+from worker.broker.reprs import mask_received
 from worker.errors import BadParams, Fatal, NotFound, ToolError
 from worker.ledger import LedgerUnavailable, RunRef
 from worker.queues import queue_for
@@ -93,7 +95,17 @@ def _public_headers(headers: dict[str, Any]) -> dict[str, Any]:
 
 
 class FleetConsumer(Consumer):
-    """Celery's consumer, keeping rejected messages as dead letters before dropping them."""
+    """Celery's consumer, keeping rejected messages as dead letters before dropping them,
+    and masking every message's argument reprs before Celery shows them anywhere."""
+
+    def create_task_handler(self, promise: Any = promise) -> Any:
+        handle = super().create_task_handler(promise)
+
+        def on_task_received(message: Message) -> Any:
+            mask_received(message)
+            return handle(message)
+
+        return on_task_received
 
     def on_unknown_task(self, body: Any, message: Message, exc: Exception) -> None:
         name = str((message.headers or {}).get("task"))

@@ -4,7 +4,7 @@ Tables for people, ``--json`` for programs. Every command reads the same
 settings (environment variables, see the README). One module per command
 group; each imports what it needs when it runs, so ``fleet --help`` is quick:
 
-- ``processes``: ``worker``, ``beat``, ``flower``, ``migrate``, ``sim``;
+- ``processes``: ``worker``, ``beat``, ``flower``, ``metrics``, ``migrate``, ``sim``;
 - ``up`` (with ``supervisor``): the whole fleet in the foreground;
 - ``tools``: ``tools``, ``call``;
 - ``runs``: ``runs``, ``dlq``;
@@ -43,6 +43,7 @@ for command in (
     processes.worker,
     processes.beat,
     processes.flower,
+    processes.metrics,
     processes.migrate,
     up.up,
     processes.sim,

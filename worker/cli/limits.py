@@ -15,21 +15,9 @@ def limits(as_json: bool) -> None:
     import redis
 
     from worker.settings import get_settings
-    from worker.tools.catalog import catalog
-    from worker.tools.governor.state import snapshot
+    from worker.tools.governor.state import fleet_snapshot
 
-    settings = get_settings()
-    declared: dict[str, list[str]] = {}
-    providers: dict[str, str] = {}
-    for spec in catalog().values():
-        for kind, texts in spec.provider.limits.items():
-            declared[kind] = list(texts)
-            providers[kind] = spec.provider.name
-        for scope in spec.scopes + spec.reconcile_scopes:
-            providers.setdefault(scope.split(":", 1)[0], spec.provider.name)
-    state = snapshot(
-        redis.Redis.from_url(settings.broker_url), declared, settings.rate_limits, providers
-    )
+    state = fleet_snapshot(redis.Redis.from_url(get_settings().broker_url))
     if as_json:
         echo_json(state)
         return

@@ -1,4 +1,4 @@
-"""`fleet worker | beat | flower | migrate | sim`: run one of the fleet's processes."""
+"""`fleet worker | beat | flower | metrics | migrate | sim`: run one of the fleet's processes."""
 
 from __future__ import annotations
 
@@ -76,6 +76,25 @@ def flower(port: int | None, address: str | None) -> None:
     else:
         fail("Flower on a non-loopback address needs FLEET_FLOWER_BASIC_AUTH")
     _celery(argv)
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="[FLEET_METRICS_PORT, 9808]")
+@click.option("--address", default=None, help="[FLEET_METRICS_ADDRESS, 127.0.0.1]")
+def metrics(port: int | None, address: str | None) -> None:
+    """Serve Prometheus metrics of the whole fleet at /metrics (one per deployment)."""
+    from worker.app import app
+    from worker.ops.metrics import serve
+
+    settings = get_settings()
+    port, address = port or settings.metrics_port, address or settings.metrics_address
+    click.echo(f"metrics: http://{address}:{port}/metrics", err=True)
+    try:
+        serve(app, port, address)
+    except OSError as exc:
+        fail(f"cannot serve metrics on {address}:{port} ({exc.strerror}): set FLEET_METRICS_PORT")
+    except KeyboardInterrupt:
+        pass
 
 
 @click.command()

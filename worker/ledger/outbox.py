@@ -61,6 +61,11 @@ def write(op: str, **kwargs: Any) -> Any:
         return redact_json(kwargs.get("result")) if op == "succeed" else None
 
 
+def length() -> int:
+    """Ledger writes waiting for Postgres."""
+    return int(_redis().llen(OUTBOX_KEY))
+
+
 def drain(limit: int = 10_000) -> int:
     """Apply kept writes in order; stops (keeping the rest) if Postgres is still down."""
     applied = 0

@@ -14,6 +14,7 @@ import uuid
 from worker import ledger
 from worker.front.client import FleetClient
 from worker.ledger import LetterState, RunRef
+from worker.redact import masked_fields
 
 
 class NotReplayable(ValueError):
@@ -32,6 +33,13 @@ def replay(letter_id: int, client: FleetClient | None = None) -> str:
             "inspect it with `fleet dlq show`, then discard it"
         )
     params = letter["params"] or {}
+    masked = masked_fields(params)
+    if masked:
+        raise NotReplayable(
+            f"dead letter {letter_id} cannot be replayed as stored: its params held secrets, "
+            f"masked when it was recorded ({', '.join(masked)}). Pass the token through a "
+            "named credential (FLEET_HTTP_CREDENTIALS, param `credential`) and call again"
+        )
     client.validate(letter["tool"], params)  # raises UnknownTool / BadParams
     headers = dict(letter["headers"] or {})
     new_id = str(uuid.uuid4())

@@ -41,6 +41,7 @@ from worker import ledger
 from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, from_dict
 from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
 from worker.settings import Settings, get_settings
+from worker.tools import telemetry
 from worker.tools.admission import RESERVED_HEADER, Admission
 from worker.tools.catalog import ToolSpec
 from worker.tools.context import CallContext, ParkRequest, calling
@@ -84,7 +85,15 @@ class ToolTask(Task):
             # Without the ledger nothing can be recorded: wait, keep the message.
             logger.warning("%s[%s] parked: %s", self.name, ref.run_id, exc)
             self._park(ref, self._policy().countdown(request.retries + 1), headers, record=False)
-        return self._execute(ref, begun, args, params, headers)
+        if begun.already_final:  # a redelivered message: answer, count nothing
+            return _answer(begun.result, begun.error)
+        try:
+            result = self._execute(ref, begun, args, params, headers)
+        except ToolError:
+            telemetry.run_ended(self.name, "dead", begun.started_at)
+            raise
+        telemetry.run_ended(self.name, "succeeded", begun.started_at)
+        return result
 
     # -- the steps --------------------------------------------------------------
 
@@ -96,8 +105,6 @@ class ToolTask(Task):
         params: dict[str, Any],
         headers: dict[str, Any],
     ) -> dict[str, Any]:
-        if begun.already_final:
-            return _answer(begun.result, begun.error)
         settings = get_settings()
         if begun.redeliveries > settings.max_redeliveries:
             self._bury(ref, Fatal(f"lost {begun.redeliveries} times with its worker"), headers)
@@ -138,7 +145,8 @@ class ToolTask(Task):
         earlier attempt's write found stands in for the call (worker.tools.reconcile).
         What came back is reported to the governor; a ParkRequest passes through."""
         provider = self.spec.provider
-        client, error = None, None
+        client, error, parked = None, None, False
+        began = time.monotonic()
         with calling(call):
             try:
                 client = provider.client(settings, getattr(parsed, "credential", "default"))
@@ -147,6 +155,7 @@ class ToolTask(Task):
                 result = found if found is not None else self.spec.func(client, parsed)
                 return ({**result, "reconcile": note} if note else result), None, ""
             except ParkRequest:
+                parked = True  # paced mid-call: not an attempt
                 raise
             except ToolError as exc:
                 error = exc
@@ -156,6 +165,8 @@ class ToolTask(Task):
                 return None, error, _trace(exc, error)
             finally:
                 admission.learn(client, call, error)
+                if not parked:
+                    telemetry.provider_called(self.name, time.monotonic() - began)
 
     def _fail(
         self, ref: RunRef, error: ToolError, attempt: int, headers: dict[str, Any], trace: str
@@ -187,6 +198,7 @@ class ToolTask(Task):
     def _park(
         self, ref: RunRef, seconds: float, headers: dict[str, Any], *, record: bool = True
     ) -> NoReturn:
+        telemetry.parked(self.name)
         if record:
             # The park itself is what matters; the row catches up next time.
             with contextlib.suppress(LedgerUnavailable):

@@ -26,6 +26,22 @@ from worker.tools.governor.governor import (
 from worker.tools.governor.limits import budgets, kind_of
 
 
+def fleet_snapshot(client: redis.Redis) -> dict[str, Any]:
+    """:func:`snapshot` with every catalog provider's declared limits and the settings'."""
+    from worker.settings import get_settings
+    from worker.tools.catalog import catalog  # late: the governor itself needs no catalog
+
+    declared: dict[str, list[str]] = {}
+    providers: dict[str, str] = {}
+    for spec in catalog().values():
+        for kind, texts in spec.provider.limits.items():
+            declared[kind] = list(texts)
+            providers[kind] = spec.provider.name
+        for scope in spec.scopes + spec.reconcile_scopes:
+            providers.setdefault(scope.split(":", 1)[0], spec.provider.name)
+    return snapshot(client, declared, get_settings().rate_limits, providers)
+
+
 def snapshot(
     client: redis.Redis,
     declared: Mapping[str, Sequence[str]],

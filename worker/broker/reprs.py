@@ -1,0 +1,72 @@
+"""What task events, logs and Flower show of a call's arguments: masked reprs.
+
+A Celery message carries ``argsrepr``/``kwargsrepr`` headers, written by the
+sender, and the worker's ``task-received`` event (what Flower's task page
+shows) repeats them. The fleet's app writes them masked
+(:class:`FleetAMQP`: every publish through it, Flower's send-task API and
+retries included); a message from any other client has its reprs masked by
+the worker before Celery reads them (:func:`mask_received`). The message
+body itself is untouched: the tool needs the real values.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.app.amqp import AMQP
+from celery.utils.saferepr import saferepr
+from kombu.message import Message
+
+from worker.redact import may_hold_secret, redact, redact_json
+
+logger = logging.getLogger(__name__)
+REPR_HEADERS = ("argsrepr", "kwargsrepr")
+
+
+class FleetAMQP(AMQP):
+    """Celery's message builder, with argument reprs masked (see worker.redact)."""
+
+    def as_task_v2(
+        self,
+        task_id: str,
+        name: str,
+        args: Any = None,
+        kwargs: Any = None,
+        *rest: Any,
+        argsrepr: str | None = None,
+        kwargsrepr: str | None = None,
+        **options: Any,
+    ) -> Any:
+        if argsrepr is None:
+            argsrepr = self._masked_repr(args or (), self.argsrepr_maxsize)
+        if kwargsrepr is None:
+            kwargsrepr = self._masked_repr(kwargs or {}, self.kwargsrepr_maxsize)
+        return super().as_task_v2(
+            task_id, name, args, kwargs, *rest, argsrepr=argsrepr, kwargsrepr=kwargsrepr, **options
+        )
+
+    def _masked_repr(self, value: Any, maxsize: int) -> str:
+        levels = self.app.conf.task_repr_maxlevels
+        return saferepr(redact_json(value), maxsize, maxlevels=levels)
+
+
+def mask_received(message: Message) -> None:
+    """Mask a received message's argument reprs in place, before Celery reads them.
+
+    The reprs are rebuilt from the decoded body when they may hold a secret (exact,
+    whatever their nesting); text that cannot be decoded is masked as text."""
+    headers = message.headers
+    if not isinstance(headers, dict):
+        return
+    shown = {name: headers.get(name) for name in REPR_HEADERS}
+    if not any(isinstance(text, str) and may_hold_secret(text) for text in shown.values()):
+        return
+    try:
+        args, kwargs, _embed = message.decode()
+        headers["argsrepr"] = saferepr(redact_json(list(args)))
+        headers["kwargsrepr"] = saferepr(redact_json(dict(kwargs)))
+    except Exception:  # noqa: BLE001 — an undecodable body is the intake's business
+        for name, text in shown.items():
+            if isinstance(text, str):
+                headers[name] = redact(text)
