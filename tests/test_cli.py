@@ -131,7 +131,12 @@ def test_migrate_creates_a_missing_database_and_is_repeatable(scratch_database):
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
-    assert f"{scratch_database} is at migration 0002" in second.stdout
+    from alembic.script import ScriptDirectory
+
+    from worker.ledger.schema import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert f"{scratch_database} is at migration {head}" in second.stdout
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={scratch_database}") as conn:
         tables = {
             r[0]

@@ -99,7 +99,8 @@ def create_app() -> Celery:
         beat_max_loop_interval=5,
     )
     for name, func in housekeeping.TASKS.items():
-        celery_app.task(name=name, ignore_result=True, shared=False)(func)
+        # No task events: Flower's task list is for tool calls, not a drain every 30 s.
+        celery_app.task(name=name, ignore_result=True, shared=False, send_events=False)(func)
     celery_app.on_after_finalize.connect(register_tools, weak=False)
     signals.connect()
     return celery_app

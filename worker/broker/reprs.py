@@ -6,7 +6,9 @@ shows) repeats them. The fleet's app writes them masked
 (:class:`FleetAMQP`: every publish through it, Flower's send-task API and
 retries included); a message from any other client has its reprs masked by
 the worker before Celery reads them (:func:`mask_received`). The message
-body itself is untouched: the tool needs the real values.
+body itself is untouched: the tool needs the real values. A task declared
+with ``send_events=False`` (housekeeping) is also published without a
+``task-sent`` event, so it stays out of Flower's task list altogether.
 """
 
 from __future__ import annotations
@@ -42,9 +44,15 @@ class FleetAMQP(AMQP):
             argsrepr = self._masked_repr(args or (), self.argsrepr_maxsize)
         if kwargsrepr is None:
             kwargsrepr = self._masked_repr(kwargs or {}, self.kwargsrepr_maxsize)
-        return super().as_task_v2(
+        message = super().as_task_v2(
             task_id, name, args, kwargs, *rest, argsrepr=argsrepr, kwargsrepr=kwargsrepr, **options
         )
+        task = self.app.tasks.get(name)
+        if task is not None and not task.send_events:
+            # A task that sends no events (housekeeping) has no ``task-sent`` either:
+            # Flower would list it forever as sent.
+            message = message._replace(sent_event=None)
+        return message
 
     def _masked_repr(self, value: Any, maxsize: int) -> str:
         levels = self.app.conf.task_repr_maxlevels

@@ -8,6 +8,7 @@ group; each imports what it needs when it runs, so ``fleet --help`` is quick:
 - ``up`` (with ``supervisor``): the whole fleet in the foreground;
 - ``tools``: ``tools``, ``call``;
 - ``runs``: ``runs``, ``dlq``;
+- ``status``: ``status`` (the fleet on one screen), ``run`` (one run);
 - ``limits``: the rate governor's state;
 - ``syncs``: the configured syncs, running one, their items.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import click
 
-from worker.cli import limits, processes, runs, syncs, tools, up
+from worker.cli import limits, processes, runs, status, syncs, tools, up
 
 
 class FleetGroup(click.Group):
@@ -50,6 +51,8 @@ for command in (
     tools.tools,
     tools.call,
     runs.runs,
+    status.run,
+    status.status,
     runs.dlq,
     limits.limits,
     syncs.syncs,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     type=click.Choice(["catalog", "mcp", "openai"]),
     default="catalog",
     show_default=True,
-    help="Shape of the --json export.",
+    help="Shape of the JSON export (mcp and openai imply --json).",
 )
 @click.option("--markdown", is_flag=True, help="The README's tool table.")
 def tools(as_json: bool, fmt: str, markdown: bool) -> None:
@@ -33,7 +32,7 @@ def tools(as_json: bool, fmt: str, markdown: bool) -> None:
     if markdown:
         click.echo(markdown_table(specs))
         return
-    if as_json:
+    if as_json or fmt != "catalog":
         if fmt == "mcp":
             echo_json({"tools": [s.as_mcp() for s in specs]})
         elif fmt == "openai":
@@ -77,8 +76,6 @@ def call(
     step_id: str | None,
 ) -> None:
     """Call TOOL with PARAMS (a JSON object). Prints the run id, or the result with --wait."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-
     from worker.errors import ToolError
     from worker.front.client import FleetClient, UnknownTool
 
@@ -99,15 +96,9 @@ def call(
     if not wait:
         click.echo(handle.id)
         return
-    try:
-        echo_json({"id": handle.id, "result": handle.get(timeout=timeout)})
-    except ToolError as exc:
-        echo_json({"id": handle.id, "error": exc.to_dict()})
-        sys.exit(1)
-    except CeleryTimeout:
-        fail(
-            f"no result within {timeout:g}s; the run goes on: fleet runs --json | grep {handle.id}"
-        )
+    from worker.cli.watch import follow
+
+    follow(handle, FleetClient().spec(tool).queue, timeout)
 
 
 def markdown_table(specs: list[ToolSpec]) -> str:

@@ -52,6 +52,14 @@ class ToolCall:
         """The result, or the tool's error raised (Celery's ``TimeoutError`` on timeout)."""
         return self.async_result.get(timeout=timeout, propagate=True, disable_sync_subtasks=False)
 
+    def release(self) -> None:
+        """Stop listening for the result. A process that gave up waiting should call
+        this before it exits: otherwise Celery unsubscribes from the garbage collector
+        during interpreter shutdown, which fails noisily."""
+        backend = self.async_result.backend
+        if backend is not None:
+            backend.remove_pending_result(self.async_result)
+
 
 class FleetClient:
     """Publishes tool calls by name on the fleet's broker."""

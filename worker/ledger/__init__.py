@@ -7,7 +7,8 @@ it:
 - ``models``: the tables; ``migrations/``: Alembic, mirroring them;
 - ``db``: one pooled engine per process, short transactions, outage → ``LedgerUnavailable``;
 - ``schema``: create the database, migrate it, refuse to run unmigrated;
-- ``runs``: a run's rows from ``queued`` to final; ``letters``: dead letters;
+- ``runs``: a run's rows from ``queued`` to final; ``history``: its attempts and parks;
+- ``letters``: dead letters;
 - ``outbox``: final writes kept in Redis while Postgres is unreachable.
 """
 

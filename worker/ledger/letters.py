@@ -9,18 +9,26 @@ way in. Resolving a letter (replayed or discarded) keeps it for the record.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from worker.ledger.db import transaction
-from worker.ledger.models import DeadLetter, LetterState, RunStatus
-from worker.ledger.runs import RUNS, RunRef, now, ref_columns, update_run
+from worker.ledger.history import entry, error_summary, with_entry
+from worker.ledger.models import LetterState, RunStatus
+from worker.ledger.runs import (
+    LETTERS,
+    RUNS,
+    RunRef,
+    now,
+    ref_columns,
+    update_run,
+)
 from worker.redact import redact, redact_json
 
 T = TypeVar("T")
-LETTERS = DeadLetter.__table__
 
 
 def bury(
@@ -31,8 +39,13 @@ def bury(
     headers: dict[str, Any] | None = None,
     attempted: bool = True,
     raw_message: str | None = None,
+    attempt: int | None = None,
+    started_at: datetime | str | None = None,
 ) -> int:
     """The run is dead: its row's final state plus a dead letter (returns the letter id)."""
+    outcome: dict[str, Any] = {"error": error_summary(error)}
+    if attempted:
+        outcome |= {"attempt": attempt, "started_at": started_at}
     with transaction() as conn:
         stmt = pg_insert(RUNS).values(
             **ref_columns(ref),
@@ -41,6 +54,7 @@ def bury(
             error=redact_json(error),
             attempts=int(attempted),
             finished_at=now(),
+            history=[entry("dead", **outcome)],
         )
         conn.execute(
             stmt.on_conflict_do_update(
@@ -52,6 +66,7 @@ def bury(
                     "finished_at": now(),
                     "updated_at": now(),
                     "next_attempt_at": None,
+                    "history": with_entry("dead", **outcome),
                 },
             )
         )
@@ -123,9 +138,22 @@ def get_letter(letter_id: int) -> dict[str, Any] | None:
         return dict(row) if row else None
 
 
-def list_letters(*, state: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-    query = select(LETTERS).order_by(LETTERS.c.dead_at.desc()).limit(limit)
+def list_letters(
+    *,
+    state: str | None = None,
+    tool: str | None = None,
+    since: datetime | None = None,
+    limit: int = 20,
+    oldest_first: bool = False,
+) -> list[dict[str, Any]]:
+    """Dead letters, newest first (or oldest first), filtered by state, tool and age."""
+    order = LETTERS.c.dead_at.asc() if oldest_first else LETTERS.c.dead_at.desc()
+    query = select(LETTERS).order_by(order).limit(limit)
     if state:
         query = query.where(LETTERS.c.state == state)
+    if tool:
+        query = query.where(LETTERS.c.tool == tool)
+    if since is not None:
+        query = query.where(LETTERS.c.dead_at >= since)
     with transaction(atomic=False) as conn:
         return [dict(row) for row in conn.execute(query).mappings()]

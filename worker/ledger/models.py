@@ -1,6 +1,7 @@
 """The ledger's tables (SQLAlchemy 2.x declarative); Alembic migrations mirror them.
 
-- ``tool_runs``: one row per run, keyed by the Celery task id.
+- ``tool_runs``: one row per run, keyed by the Celery task id; ``history`` keeps
+  its last attempts and parks (when, how long, which error, why it waited).
 - ``dead_letters``: what can never succeed, kept for inspection and replay.
 """
 
@@ -48,6 +49,7 @@ class ToolRun(Base):
     params: Mapped[dict[str, Any] | None]
     result: Mapped[dict[str, Any] | None]
     error: Mapped[dict[str, Any] | None]
+    history: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     parks: Mapped[int] = mapped_column(Integer, server_default="0")
     redeliveries: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -2,7 +2,9 @@
 
 Every write is one short statement or transaction through the process's
 pooled engine (see :mod:`worker.ledger.db`). Values are redacted on the way
-in, so no configured secret reaches a row.
+in, so no configured secret reaches a row. Each attempt's and park's end is
+appended to the run's ``history`` by the same statement that records it (no
+extra round trip: worker.ledger.history).
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from worker.ledger.db import LedgerUnavailable, transaction
-from worker.ledger.models import RunStatus, ToolRun
+from worker.ledger.history import error_summary, with_entry
+from worker.ledger.models import DeadLetter, RunStatus, ToolRun
 from worker.redact import redact_json
 
 RUNS = ToolRun.__table__
+LETTERS = DeadLetter.__table__
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,13 @@ def _set(run_id: str, **values: Any) -> None:
         update_run(conn, run_id, **values)
 
 
-def succeed(run_id: str, result: dict[str, Any]) -> dict[str, Any]:
+def succeed(
+    run_id: str,
+    result: dict[str, Any],
+    *,
+    attempt: int | None = None,
+    started_at: datetime | str | None = None,
+) -> dict[str, Any]:
     """Record the result; returns it as stored (redacted), which is what callers get."""
     stored = redact_json(result)
     _set(
@@ -199,11 +209,18 @@ def succeed(run_id: str, result: dict[str, Any]) -> dict[str, Any]:
         attempts=RUNS.c.attempts + 1,
         finished_at=now(),
         next_attempt_at=None,
+        history=with_entry("succeeded", attempt=attempt, started_at=started_at),
     )
     return stored
 
 
-def schedule_retry(run_id: str, error: dict[str, Any], countdown: float) -> None:
+def schedule_retry(
+    run_id: str,
+    error: dict[str, Any],
+    countdown: float,
+    *,
+    started_at: datetime | str | None = None,
+) -> None:
     """A failed attempt that will be tried again after ``countdown`` seconds."""
     _set(
         run_id,
@@ -211,16 +228,24 @@ def schedule_retry(run_id: str, error: dict[str, Any], countdown: float) -> None
         error=redact_json(error),
         attempts=RUNS.c.attempts + 1,
         next_attempt_at=now() + timedelta(seconds=countdown),
+        history=with_entry(
+            "failed",
+            attempt=error.get("attempt"),
+            started_at=started_at,
+            error=error_summary(error),
+            retry_in=round(countdown, 3),
+        ),
     )
 
 
-def park(run_id: str, countdown: float) -> None:
+def park(run_id: str, countdown: float, reason: str = "") -> None:
     """Waiting for a budget, a lock or another run: not a failure, not an attempt."""
     _set(
         run_id,
         status=RunStatus.PARKED,
         parks=RUNS.c.parks + 1,
         next_attempt_at=now() + timedelta(seconds=countdown),
+        history=with_entry("parked", wait=round(countdown, 3), reason=reason),
     )
 
 
@@ -234,22 +259,35 @@ def copy_outcome(run_id: str, holder: Holder) -> None:
         duplicate_of=holder.run_id,
         finished_at=now(),
         next_attempt_at=None,
+        history=with_entry("duplicate", of=holder.run_id, status=holder.status),
     )
 
 
 # ---- reads ------------------------------------------------------------------
 
 
+# The run's latest dead letter (a replayed one's new run has its own).
+_LETTER_ID = (
+    select(func.max(LETTERS.c.id))
+    .where(LETTERS.c.run_id == RUNS.c.id)
+    .scalar_subquery()
+    .label("dead_letter_id")
+)
+
+
 def get_run(run_id: str) -> dict[str, Any] | None:
+    """Everything recorded about one run, with its latest dead letter's id."""
     with transaction(atomic=False) as conn:
-        row = conn.execute(select(RUNS).where(RUNS.c.id == run_id)).mappings().first()
+        query = select(RUNS, _LETTER_ID).where(RUNS.c.id == run_id)
+        row = conn.execute(query).mappings().first()
         return dict(row) if row else None
 
 
 def list_runs(
     *, tool: str | None = None, status: str | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
-    query = select(RUNS).order_by(RUNS.c.created_at.desc()).limit(limit)
+    """The newest runs, each with the id of its latest dead letter (or None)."""
+    query = select(RUNS, _LETTER_ID).order_by(RUNS.c.created_at.desc()).limit(limit)
     if tool:
         query = query.where(RUNS.c.tool == tool)
     if status:

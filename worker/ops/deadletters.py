@@ -1,8 +1,11 @@
 """The dead-letter workflow: replay (re-validated, as a new run) or discard.
 
-Replay checks the letter's params against *today's* schema first — a tool
-that changed since the letter died may now reject them — then publishes a
-new run whose id is recorded in ``replayed_as``. Marking the letter and
+Replay checks the letter's params (or corrected ones given instead) against
+*today's* schema first — a tool that changed since the letter died may now
+reject them — then publishes a new run whose id is recorded in
+``replayed_as``. Bulk replay takes a tool's letters since a time, oldest
+first, and reports each one's fate; one that cannot be replayed does not stop
+the others. Marking the letter and
 publishing happen in one ledger transaction: if publishing fails, the letter
 stays ``dead``. Discarding marks the letter; nothing is deleted.
 """
@@ -10,8 +13,11 @@ stays ``dead``. Discarding marks the letter; nothing is deleted.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from worker import ledger
+from worker.errors import ToolError
 from worker.front.client import FleetClient
 from worker.ledger import LetterState, RunRef
 from worker.redact import masked_fields
@@ -21,8 +27,14 @@ class NotReplayable(ValueError):
     """This letter cannot be replayed as it is."""
 
 
-def replay(letter_id: int, client: FleetClient | None = None) -> str:
-    """Re-run a dead letter; returns the new run id."""
+def replay(
+    letter_id: int,
+    client: FleetClient | None = None,
+    *,
+    params: dict[str, Any] | None = None,
+) -> str:
+    """Re-run a dead letter (with ``params`` instead of its own if given); returns the
+    new run id."""
     client = client or FleetClient()
     letter = ledger.get_letter(letter_id)
     if letter is None:
@@ -32,7 +44,8 @@ def replay(letter_id: int, client: FleetClient | None = None) -> str:
             f"dead letter {letter_id} is an unreadable message, not a tool call: "
             "inspect it with `fleet dlq show`, then discard it"
         )
-    params = letter["params"] or {}
+    if params is None:
+        params = letter["params"] or {}
     masked = masked_fields(params)
     if masked:
         raise NotReplayable(
@@ -66,6 +79,25 @@ def replay(letter_id: int, client: FleetClient | None = None) -> str:
         ),
     )
     return new_id
+
+
+def replay_matching(
+    tool: str, since: datetime | None, *, limit: int = 1000, client: FleetClient | None = None
+) -> list[dict[str, Any]]:
+    """Replay every dead letter of ``tool`` buried since ``since`` (oldest first): one
+    ``{"letter": id, "run": new id}`` or ``{"letter": id, "error": why}`` per letter."""
+    client = client or FleetClient()
+    client.spec(tool)  # an unknown tool name is an error, not "nothing to replay"
+    outcomes: list[dict[str, Any]] = []
+    letters = ledger.list_letters(
+        state=LetterState.DEAD, tool=tool, since=since, limit=limit, oldest_first=True
+    )
+    for letter in letters:
+        try:
+            outcomes.append({"letter": letter["id"], "run": replay(letter["id"], client)})
+        except (LookupError, ValueError, ToolError) as exc:  # NotReplayable is a ValueError
+            outcomes.append({"letter": letter["id"], "error": str(exc)})
+    return outcomes
 
 
 def discard(letter_id: int) -> None:

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 import traceback
-from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from celery import Task
@@ -42,17 +42,20 @@ from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, fr
 from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
 from worker.settings import Settings, get_settings
 from worker.tools import telemetry
-from worker.tools.admission import RESERVED_HEADER, Admission
+from worker.tools.admission import Admission
 from worker.tools.catalog import ToolSpec
 from worker.tools.context import CallContext, ParkRequest, calling
+from worker.tools.headers import (
+    CORRELATION_HEADERS,
+    NOT_BEFORE_HEADER,
+    custom_headers,
+    stored_headers,
+)
 from worker.tools.reconcile import earlier_write
 from worker.tools.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-CORRELATION_HEADERS = ("idempotency_key", "agent_task_id", "step_id")
-NOT_BEFORE_HEADER = "fleet_not_before"
-POLICY_HEADERS = (*CORRELATION_HEADERS, NOT_BEFORE_HEADER, RESERVED_HEADER)
 DUPLICATE_PARK_SECONDS = 2.0
 
 
@@ -67,7 +70,7 @@ class ToolTask(Task):
 
     def run(self, *args: Any, **params: Any) -> dict[str, Any]:
         request = self.request
-        headers = _custom_headers(request)
+        headers = custom_headers(request)
         ref = RunRef(
             run_id=request.id,
             tool=self.name,
@@ -78,13 +81,14 @@ class ToolTask(Task):
         )
         not_before = float(headers.get(NOT_BEFORE_HEADER) or 0)
         if not_before > time.time():
-            self._park(ref, not_before - time.time(), headers)
+            self._park(ref, not_before - time.time(), headers, "its countdown goes on")
         try:
             begun = ledger.begin(ref)
         except LedgerUnavailable as exc:
             # Without the ledger nothing can be recorded: wait, keep the message.
             logger.warning("%s[%s] parked: %s", self.name, ref.run_id, exc)
-            self._park(ref, self._policy().countdown(request.retries + 1), headers, record=False)
+            wait = self._policy().countdown(request.retries + 1)
+            self._park(ref, wait, headers, "ledger unavailable", record=False)
         if begun.already_final:  # a redelivered message: answer, count nothing
             return _answer(begun.result, begun.error)
         try:
@@ -123,20 +127,28 @@ class ToolTask(Task):
             if begun.holder.status in ("succeeded", "dead"):
                 outbox.write("copy_outcome", run_id=ref.run_id, holder=begun.holder)
                 return _answer(begun.holder.result, begun.holder.error)
-            self._park(ref, DUPLICATE_PARK_SECONDS, headers)
+            reason = f"run {begun.holder.run_id} holds its idempotency key"
+            self._park(ref, DUPLICATE_PARK_SECONDS, headers, reason)
 
         admission = Admission(self.spec, parsed, ref.run_id, begun, headers)
         attempt = begun.attempts + 1
         call = CallContext(run_id=ref.run_id, tool=self.name, attempt=attempt)
         try:
             admission.first()
+            started_at = datetime.now(UTC).isoformat()
             result, error, trace = self._call_provider(settings, parsed, begun, call, admission)
         except ParkRequest as request:
-            self._park(ref, request.wait, {**headers, **request.headers})
+            self._park(ref, request.wait, {**headers, **request.headers}, request.reason)
 
         if error is None:
-            return outbox.write("succeed", run_id=ref.run_id, result=_jsonable(result))
-        self._fail(ref, error, attempt, headers, trace)
+            return outbox.write(
+                "succeed",
+                run_id=ref.run_id,
+                result=_jsonable(result),
+                attempt=attempt,
+                started_at=started_at,
+            )
+        self._fail(ref, error, attempt, headers, trace, started_at)
 
     def _call_provider(
         self, settings: Settings, parsed: Any, begun: Begun, call: CallContext, admission: Admission
@@ -169,7 +181,13 @@ class ToolTask(Task):
                     telemetry.provider_called(self.name, time.monotonic() - began)
 
     def _fail(
-        self, ref: RunRef, error: ToolError, attempt: int, headers: dict[str, Any], trace: str
+        self,
+        ref: RunRef,
+        error: ToolError,
+        attempt: int,
+        headers: dict[str, Any],
+        trace: str,
+        started_at: str,
     ) -> NoReturn:
         policy = self._policy()
         if isinstance(error, Retryable) and attempt < policy.max_attempts:
@@ -179,11 +197,12 @@ class ToolTask(Task):
                 run_id=ref.run_id,
                 error={**error.to_dict(), "attempt": attempt},
                 countdown=countdown,
+                started_at=started_at,
             )
             self._reschedule(countdown, headers, error)
         if isinstance(error, Retryable):
             error.details["attempts"] = attempt
-        self._bury(ref, error, headers, trace=trace)
+        self._bury(ref, error, headers, trace=trace, attempt=attempt, started_at=started_at)
 
     def _reschedule(
         self, seconds: float, headers: dict[str, Any], exc: Exception | None
@@ -196,13 +215,19 @@ class ToolTask(Task):
         raise self.retry(countdown=step, exc=exc, headers=headers)
 
     def _park(
-        self, ref: RunRef, seconds: float, headers: dict[str, Any], *, record: bool = True
+        self,
+        ref: RunRef,
+        seconds: float,
+        headers: dict[str, Any],
+        reason: str,
+        *,
+        record: bool = True,
     ) -> NoReturn:
         telemetry.parked(self.name)
         if record:
             # The park itself is what matters; the row catches up next time.
             with contextlib.suppress(LedgerUnavailable):
-                ledger.park(ref.run_id, seconds)
+                ledger.park(ref.run_id, seconds, reason)
         self._reschedule(seconds, headers, None)
 
     def _bury(
@@ -213,14 +238,18 @@ class ToolTask(Task):
         *,
         attempted: bool = True,
         trace: str | None = None,
+        attempt: int | None = None,
+        started_at: str | None = None,
     ) -> NoReturn:
         outbox.write(
             "bury",
             ref=ref,
             error=error.to_dict(),
             traceback=trace,
-            headers=_stored_headers(headers),
+            headers=stored_headers(headers),
             attempted=attempted,
+            attempt=attempt,
+            started_at=started_at,
         )
         raise error from None
 
@@ -246,20 +275,6 @@ def _trace(exc: Exception, error: ToolError) -> str:
         f"Traceback (most recent call last):\n{stack}{raised}\n"
         f"classified as {type(error).__name__}: {error.message}"
     )
-
-
-def _custom_headers(request: Any) -> dict[str, Any]:
-    """Headers the caller added (Celery exposes them as request attributes too)."""
-    found = dict(getattr(request, "headers", None) or {})
-    for name in POLICY_HEADERS:
-        value = getattr(request, name, None)
-        if value is not None:
-            found[name] = value
-    return {k: v for k, v in found.items() if k in POLICY_HEADERS}
-
-
-def _stored_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in headers.items() if k in CORRELATION_HEADERS and v is not None}
 
 
 def _jsonable(result: Any) -> dict[str, Any]:

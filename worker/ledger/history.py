@@ -1,0 +1,45 @@
+"""A run's history: one entry per attempt's end and per park, kept in ``tool_runs.history``.
+
+Entries are appended by the statement that records the outcome itself, so
+keeping them costs no round trip; the array is trimmed in the same statement
+to the newest :data:`HISTORY_KEPT` (a run parked for hours must not grow a
+row without bound). Shapes, all with ``event`` and ``at`` (ISO time):
+
+- ``failed`` (``attempt``, ``started_at``, ``error``, ``retry_in`` seconds);
+- ``succeeded`` / ``dead`` (``attempt`` and ``started_at`` when it was an
+  attempt; a dead one's ``error``);
+- ``parked`` (``wait`` seconds, ``reason``): not an attempt;
+- ``duplicate`` (``of``, ``status``): answered by the run holding its key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal, text
+from sqlalchemy.dialects.postgresql import JSONB
+
+from worker.ledger.models import ToolRun
+from worker.redact import redact_json
+
+HISTORY_KEPT = 50
+HISTORY = ToolRun.__table__.c.history
+
+
+def entry(event: str, **fields: Any) -> dict[str, Any]:
+    """One history entry, stamped now (values redacted)."""
+    return {"event": event, "at": datetime.now(UTC).isoformat(), **redact_json(fields)}
+
+
+def with_entry(event: str, **fields: Any) -> ColumnElement[Any]:
+    """``history`` with one more entry (stamped now), trimmed to the newest HISTORY_KEPT."""
+    grown = func.coalesce(HISTORY, literal([], JSONB)).op("||")(
+        literal([entry(event, **fields)], JSONB)
+    )
+    return func.jsonb_path_query_array(grown, text(f"'$[last-{HISTORY_KEPT - 1} to last]'"))
+
+
+def error_summary(error: dict[str, Any]) -> dict[str, Any]:
+    """What a history entry keeps of an error (the full one is in ``error``)."""
+    return {k: error[k] for k in ("type", "message", "status", "retry_after") if k in error}
