@@ -143,3 +143,15 @@ def test_migrate_creates_a_missing_database_and_is_repeatable(scratch_database):
             for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
     assert {"tool_runs", "dead_letters", "alembic_version"} <= tables
+
+
+@pytest.mark.usefixtures("fleet_worker")
+def test_call_accepts_the_exported_safe_name_back(server):
+    url = server.route("/safe-name", Reply(200, {"named": "safely"}))
+
+    code, output = fleet("call", "http__request", json.dumps({"url": url}), "--wait")
+
+    assert code == 0, output
+    printed = json.loads(output)
+    assert printed["result"]["body"] == {"named": "safely"}
+    assert wait_final(printed["id"])["tool"] == "http.request"

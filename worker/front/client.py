@@ -4,10 +4,12 @@
     fleet = FleetClient()
     result = fleet.call("http.request", {"url": "https://example.com"}, wait=True)
 
-An unknown name raises :class:`UnknownTool` (with the closest names); invalid
-params raise :class:`~worker.errors.BadParams` with pydantic's message —
-both before any message is published. ``wait=True`` returns the result dict
-or raises the tool's classified error (``NotFound``, ``RateLimited``...).
+A tool is named as in the catalog or by its safe name (``github__list_issues``,
+as exported for OpenAI). An unknown name raises :class:`UnknownTool` (with
+the closest names); invalid params raise :class:`~worker.errors.BadParams`
+with pydantic's message — both before any message is published.
+``wait=True`` returns the result dict or raises the tool's classified error
+(``NotFound``, ``RateLimited``...).
 The client needs only the broker (and result backend): no database.
 """
 
@@ -22,7 +24,7 @@ from celery.result import AsyncResult
 from pydantic import ValidationError
 
 from worker.errors import BadParams, bad_params
-from worker.tools.catalog import ToolSpec, catalog
+from worker.tools.catalog import ToolSpec, catalog, resolve
 
 
 class UnknownTool(LookupError):
@@ -72,10 +74,11 @@ class FleetClient:
         self.app = app
 
     def spec(self, tool: str) -> ToolSpec:
-        tools = catalog()
-        if tool not in tools:
-            raise UnknownTool(tool, sorted(tools))
-        return tools[tool]
+        """The tool by its name or its safe name (``github__list_issues``)."""
+        spec = resolve(tool)
+        if spec is None:
+            raise UnknownTool(tool, sorted(catalog()))
+        return spec
 
     def validate(self, tool: str, params: dict[str, Any] | None) -> dict[str, Any]:
         """Check ``params`` against the tool's schema; returns them unchanged if valid."""
@@ -102,6 +105,7 @@ class FleetClient:
         task_id: str | None = None,
     ) -> Any:
         """Publish ``tool(**params)``; a :class:`ToolCall`, or its result with ``wait=True``."""
+        tool = self.spec(tool).name  # the safe name travels as the real one
         params = self.validate(tool, params)
         headers = {
             k: v

@@ -35,6 +35,7 @@ ErrorMapper = Callable[[Exception], ToolError]
 RateHeaders = Callable[[Any], dict[str, str]]
 # (client, params, since) -> the result of a write an earlier attempt already made, or None
 Reconciler = Callable[[Any, Any, datetime], dict[str, Any] | None]
+SAFE_SEPARATOR = "__"
 # The package whose PROVIDER_MODULES declare the tools (imported on first use).
 TOOLS_PACKAGE = "tasks"
 
@@ -107,12 +108,18 @@ class ToolSpec:
             "annotations": self.annotations(),
         }
 
+    @property
+    def safe_name(self) -> str:
+        """The name where only ``[A-Za-z0-9_-]`` is allowed (OpenAI functions, several
+        MCP clients): ``github.list_issues`` → ``github__list_issues``. Reversible:
+        :func:`resolve` accepts it back."""
+        return self.name.replace(".", SAFE_SEPARATOR)
+
     def as_openai(self) -> dict[str, Any]:
-        # OpenAI function names allow [a-zA-Z0-9_-] only.
         return {
             "type": "function",
             "function": {
-                "name": self.name.replace(".", "__"),
+                "name": self.safe_name,
                 "description": self.description,
                 "parameters": self.params_schema(),
             },
@@ -184,6 +191,8 @@ class Provider:
             )
             if name in _CATALOG:
                 raise ValueError(f"tool {name!r} declared twice")
+            if SAFE_SEPARATOR in name:  # the safe name must map back to exactly this one
+                raise ValueError(f"tool {name!r}: {SAFE_SEPARATOR!r} is reserved")
             _CATALOG[name] = spec
             self.specs.append(spec)
             return func
@@ -216,3 +225,9 @@ def catalog() -> Mapping[str, ToolSpec]:
     """Every declared tool, by name (imports the tool modules on first use)."""
     load_providers()
     return _CATALOG
+
+
+def resolve(name: str) -> ToolSpec | None:
+    """The tool called ``name`` or whose :attr:`ToolSpec.safe_name` it is."""
+    tools = catalog()
+    return tools.get(name) or tools.get(name.replace(SAFE_SEPARATOR, "."))
