@@ -91,7 +91,7 @@ def test_status_lists_the_workers_and_their_queues():
 
 @pytest.mark.usefixtures("fleet_worker")
 def test_call_wait_tells_the_retries_and_run_shows_every_attempt(server):
-    flaky = Reply(503, {"busy": True}, headers={"Retry-After": "1"})
+    flaky = Reply(503, {"busy": True}, headers={"Retry-After": "2"})
     url = server.route("/flaky", flaky, flaky, Reply(200, {"ok": 1}))
 
     done = fleet_cli("call", "http.request", json.dumps({"url": url}), "--wait")
@@ -104,7 +104,7 @@ def test_call_wait_tells_the_retries_and_run_shows_every_attempt(server):
     events = [(e["event"], e.get("attempt")) for e in row["history"]]
     assert events == [("failed", 1), ("failed", 2), ("succeeded", 3)]
     assert row["history"][0]["error"]["type"] == "Unavailable"
-    assert row["history"][0]["retry_in"] >= 1.0
+    assert row["history"][0]["retry_in"] >= 2.0
     assert all(e["started_at"] <= e["at"] for e in row["history"])
     assert row["dead_letter_id"] is None and row["attempts"] == 3
     assert shown.exit_code == 0

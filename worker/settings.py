@@ -118,6 +118,14 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Failed attempts in a row that flag a sync as failing."
     )
 
+    # --- completion events ----------------------------------------------------
+    events_max_len: int = Field(
+        default=100_000, ge=100, description="Events the stream keeps (approximately)."
+    )
+    events_interim: bool = Field(
+        default=False, description="Also publish retrying and parked, not only final outcomes."
+    )
+
     # --- workers ---------------------------------------------------------
     worker_pool: str = "threads"
     worker_concurrency: int = 16

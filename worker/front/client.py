@@ -16,6 +16,7 @@ The client needs only the broker (and result backend): no database.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +120,32 @@ class FleetClient:
         result = self.app.send_task(tool, kwargs=params, headers=headers, task_id=task_id)
         call = ToolCall(id=result.id, tool=tool, async_result=result)
         return call.get(timeout=timeout) if wait else call
+
+    def events(
+        self,
+        *,
+        agent_task_id: str | None = None,
+        tool: str | None = None,
+        after: str = "0",
+        follow: bool = False,
+        group: str | None = None,
+        consumer: str = "reader",
+    ) -> Iterator[dict[str, Any]]:
+        """Completion events (each run's end), oldest first, from stream id ``after``
+        (``"$"``: only new ones); ``follow`` waits for more. With ``group``, several
+        readers share the events, each acknowledged when the next is asked for (see
+        worker.events). Delivery is at least once: de-duplicate by ``run_id``."""
+        from worker.events import iterate
+
+        name = self.spec(tool).name if tool is not None else None
+        return iterate(
+            after=after,
+            follow=follow,
+            agent_task_id=agent_task_id,
+            tool=name,
+            group=group,
+            consumer=consumer,
+        )
 
     def result(self, run_id: str) -> ToolCall:
         """A handle on an earlier call, by its run id."""

@@ -8,21 +8,23 @@ it:
 - ``db``: one pooled engine per process, short transactions, outage → ``LedgerUnavailable``;
 - ``schema``: create the database, migrate it, refuse to run unmigrated;
 - ``runs``: a run's rows from ``queued`` to final; ``history``: its attempts and parks;
+- ``reads``: one run in full, the latest runs;
+- ``announce``: a final row's completion event (worker.events);
 - ``letters``: dead letters;
 - ``outbox``: final writes kept in Redis while Postgres is unreachable.
 """
 
+from worker.ledger.announce import announce_again
 from worker.ledger.db import LedgerUnavailable
 from worker.ledger.letters import bury, bury_message, get_letter, list_letters, resolve_letter
 from worker.ledger.models import FINAL_STATUSES, LetterState, RunStatus
+from worker.ledger.reads import get_run, list_runs
 from worker.ledger.runs import (
     Begun,
     Holder,
     RunRef,
     begin,
     copy_outcome,
-    get_run,
-    list_runs,
     park,
     record_queued,
     schedule_retry,
@@ -37,6 +39,7 @@ __all__ = [
     "LetterState",
     "RunRef",
     "RunStatus",
+    "announce_again",
     "begin",
     "bury",
     "bury_message",

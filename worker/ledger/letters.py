@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from worker.ledger.announce import EVENT_COLUMNS, announce
 from worker.ledger.db import transaction
 from worker.ledger.history import entry, error_summary, with_entry
-from worker.ledger.models import LetterState, RunStatus
+from worker.ledger.models import DeadLetter, LetterState, RunStatus
 from worker.ledger.runs import (
-    LETTERS,
     RUNS,
     RunRef,
     now,
@@ -29,6 +29,7 @@ from worker.ledger.runs import (
 from worker.redact import redact, redact_json
 
 T = TypeVar("T")
+LETTERS = DeadLetter.__table__
 
 
 def bury(
@@ -42,7 +43,8 @@ def bury(
     attempt: int | None = None,
     started_at: datetime | str | None = None,
 ) -> int:
-    """The run is dead: its row's final state plus a dead letter (returns the letter id)."""
+    """The run is dead: its row's final state plus a dead letter (returns the letter id);
+    once both are committed, its completion event."""
     outcome: dict[str, Any] = {"error": error_summary(error)}
     if attempted:
         outcome |= {"attempt": attempt, "started_at": started_at}
@@ -56,21 +58,25 @@ def bury(
             finished_at=now(),
             history=[entry("dead", **outcome)],
         )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["id"],
-                set_={
-                    "status": RunStatus.DEAD,
-                    "error": stmt.excluded.error,
-                    "attempts": RUNS.c.attempts + int(attempted),
-                    "finished_at": now(),
-                    "updated_at": now(),
-                    "next_attempt_at": None,
-                    "history": with_entry("dead", **outcome),
-                },
+        row = (
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["id"],
+                    set_={
+                        "status": RunStatus.DEAD,
+                        "error": stmt.excluded.error,
+                        "attempts": RUNS.c.attempts + int(attempted),
+                        "finished_at": now(),
+                        "updated_at": now(),
+                        "next_attempt_at": None,
+                        "history": with_entry("dead", **outcome),
+                    },
+                ).returning(*EVENT_COLUMNS)
             )
+            .mappings()
+            .one()
         )
-        return conn.execute(
+        letter_id = conn.execute(
             insert(LETTERS)
             .values(
                 run_id=ref.run_id,
@@ -84,6 +90,8 @@ def bury(
             )
             .returning(LETTERS.c.id)
         ).scalar_one()
+    announce(row, redact_json(error))
+    return letter_id
 
 
 def bury_message(raw_message: str, error: dict[str, Any], *, queue: str | None) -> int:

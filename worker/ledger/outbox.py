@@ -13,16 +13,13 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
-from functools import lru_cache
 from typing import Any
 
-import redis
-
+from worker.fleet_redis import fleet_redis
 from worker.ledger import letters, runs
 from worker.ledger.db import LedgerUnavailable
 from worker.ledger.runs import Holder, RunRef
 from worker.redact import redact_json
-from worker.settings import get_settings
 
 logger = logging.getLogger(__name__)
 OUTBOX_KEY = "fleet:ledger:outbox"
@@ -44,11 +41,6 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
 }
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().broker_url)
-
-
 def write(op: str, **kwargs: Any) -> Any:
     """Apply a ledger write now, or keep it for later if Postgres is unavailable."""
     kwargs = {k: asdict(v) if isinstance(v, RunRef | Holder) else v for k, v in kwargs.items()}
@@ -56,20 +48,20 @@ def write(op: str, **kwargs: Any) -> Any:
         return OPERATIONS[op](**kwargs)
     except LedgerUnavailable as exc:
         entry = json.dumps({"op": op, "kwargs": redact_json(kwargs)}, default=str)
-        _redis().rpush(OUTBOX_KEY, entry)
+        fleet_redis().rpush(OUTBOX_KEY, entry)
         logger.warning("ledger write %s kept in the outbox until Postgres is back: %s", op, exc)
         return redact_json(kwargs.get("result")) if op == "succeed" else None
 
 
 def length() -> int:
     """Ledger writes waiting for Postgres."""
-    return int(_redis().llen(OUTBOX_KEY))
+    return int(fleet_redis().llen(OUTBOX_KEY))
 
 
 def drain(limit: int = 10_000) -> int:
     """Apply kept writes in order; stops (keeping the rest) if Postgres is still down."""
     applied = 0
-    client = _redis()
+    client = fleet_redis()
     while applied < limit:
         raw = client.lpop(OUTBOX_KEY)
         if raw is None:

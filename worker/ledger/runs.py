@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, text, update
+from sqlalchemy import Connection, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
+from worker.ledger.announce import EVENT_COLUMNS, announce, announced
 from worker.ledger.db import LedgerUnavailable, transaction
 from worker.ledger.history import error_summary, with_entry
-from worker.ledger.models import DeadLetter, RunStatus, ToolRun
+from worker.ledger.models import RunStatus, ToolRun
 from worker.redact import redact_json
 
 RUNS = ToolRun.__table__
-LETTERS = DeadLetter.__table__
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class Begun:
     parks: int
     redeliveries: int
     started_at: datetime | None = None
+    finished_at: datetime | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None  # the final error, or the last failed attempt's
     holder: Holder | None = None
@@ -166,6 +167,7 @@ def _begin(conn: Connection, ref: RunRef) -> Begun:
         final.parks,
         final.redeliveries,
         final.started_at,
+        finished_at=final.finished_at,
         result=final.result,
         error=final.error,
     )
@@ -186,10 +188,19 @@ def update_run(conn: Connection, run_id: str, **values: Any) -> None:
     conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(updated_at=now(), **values))
 
 
-def _set(run_id: str, **values: Any) -> None:
-    """One autocommitted update of a run's row."""
+def _set(run_id: str, *, outcome: Any = None, **values: Any) -> None:
+    """One autocommitted update of a run's row; then its event (worker.events), from
+    what the same statement returned. ``outcome``: the result, or the error dict."""
+    status = values.get("status")
+    wanted = status is not None and announced(status)
+    statement = update(RUNS).where(RUNS.c.id == run_id).values(updated_at=now(), **values)
+    if wanted:
+        statement = statement.returning(*EVENT_COLUMNS)
     with transaction(atomic=False) as conn:
-        update_run(conn, run_id, **values)
+        written = conn.execute(statement)
+        row = written.mappings().first() if wanted else None
+    if row is not None:
+        announce(row, outcome)
 
 
 def succeed(
@@ -210,6 +221,7 @@ def succeed(
         finished_at=now(),
         next_attempt_at=None,
         history=with_entry("succeeded", attempt=attempt, started_at=started_at),
+        outcome=stored,
     )
     return stored
 
@@ -224,6 +236,7 @@ def schedule_retry(
     """A failed attempt that will be tried again after ``countdown`` seconds."""
     _set(
         run_id,
+        outcome=error,
         status=RunStatus.RETRYING,
         error=redact_json(error),
         attempts=RUNS.c.attempts + 1,
@@ -253,6 +266,7 @@ def copy_outcome(run_id: str, holder: Holder) -> None:
     """Record a duplicate call as ending the way the run holding its key ended."""
     _set(
         run_id,
+        outcome=holder.error if holder.error is not None else holder.result,
         status=holder.status,
         result=holder.result,
         error=holder.error,
@@ -261,36 +275,3 @@ def copy_outcome(run_id: str, holder: Holder) -> None:
         next_attempt_at=None,
         history=with_entry("duplicate", of=holder.run_id, status=holder.status),
     )
-
-
-# ---- reads ------------------------------------------------------------------
-
-
-# The run's latest dead letter (a replayed one's new run has its own).
-_LETTER_ID = (
-    select(func.max(LETTERS.c.id))
-    .where(LETTERS.c.run_id == RUNS.c.id)
-    .scalar_subquery()
-    .label("dead_letter_id")
-)
-
-
-def get_run(run_id: str) -> dict[str, Any] | None:
-    """Everything recorded about one run, with its latest dead letter's id."""
-    with transaction(atomic=False) as conn:
-        query = select(RUNS, _LETTER_ID).where(RUNS.c.id == run_id)
-        row = conn.execute(query).mappings().first()
-        return dict(row) if row else None
-
-
-def list_runs(
-    *, tool: str | None = None, status: str | None = None, limit: int = 20
-) -> list[dict[str, Any]]:
-    """The newest runs, each with the id of its latest dead letter (or None)."""
-    query = select(RUNS, _LETTER_ID).order_by(RUNS.c.created_at.desc()).limit(limit)
-    if tool:
-        query = query.where(RUNS.c.tool == tool)
-    if status:
-        query = query.where(RUNS.c.status == status)
-    with transaction(atomic=False) as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]

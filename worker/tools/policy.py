@@ -89,7 +89,8 @@ class ToolTask(Task):
             logger.warning("%s[%s] parked: %s", self.name, ref.run_id, exc)
             wait = self._policy().countdown(request.retries + 1)
             self._park(ref, wait, headers, "ledger unavailable", record=False)
-        if begun.already_final:  # a redelivered message: answer, count nothing
+        if begun.already_final:  # a redelivered message: answer (and announce), count nothing
+            ledger.announce_again(ref, begun)
             return _answer(begun.result, begun.error)
         try:
             result = self._execute(ref, begun, args, params, headers)

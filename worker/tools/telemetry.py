@@ -24,6 +24,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from worker.fleet_redis import fleet_redis
+
 logger = logging.getLogger(__name__)
 
 METRICS_KEY = "fleet:metrics"
@@ -74,7 +76,7 @@ class Recorder:
         if not pending:
             return
         try:
-            pipe = _redis().pipeline(transaction=False)
+            pipe = fleet_redis().pipeline(transaction=False)
             for key, amount in pending.items():
                 pipe.hincrbyfloat(METRICS_KEY, key, amount)
             pipe.execute()
@@ -91,21 +93,6 @@ class Recorder:
 
 _recorder = Recorder()
 atexit.register(_recorder.flush)
-
-
-def _redis() -> Any:
-    import redis
-
-    from worker.settings import get_settings
-
-    global _client
-    if _client is None or _client[0] != os.getpid():
-        url = get_settings().broker_url
-        _client = (os.getpid(), redis.Redis.from_url(url, socket_timeout=5))
-    return _client[1]
-
-
-_client: tuple[int, Any] | None = None
 
 
 # ---- what the tool policy reports ----------------------------------------------------

@@ -1,0 +1,46 @@
+"""Reading runs for people and programs: one run in full, the latest runs.
+
+Each read carries the run's latest dead letter id (a replayed run's new run
+has its own).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from worker.ledger.db import transaction
+from worker.ledger.models import DeadLetter, ToolRun
+
+RUNS = ToolRun.__table__
+LETTERS = DeadLetter.__table__
+
+# The run's latest dead letter (a replayed one's new run has its own).
+_LETTER_ID = (
+    select(func.max(LETTERS.c.id))
+    .where(LETTERS.c.run_id == RUNS.c.id)
+    .scalar_subquery()
+    .label("dead_letter_id")
+)
+
+
+def get_run(run_id: str) -> dict[str, Any] | None:
+    """Everything recorded about one run, with its latest dead letter's id."""
+    with transaction(atomic=False) as conn:
+        query = select(RUNS, _LETTER_ID).where(RUNS.c.id == run_id)
+        row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+
+def list_runs(
+    *, tool: str | None = None, status: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The newest runs, each with the id of its latest dead letter (or None)."""
+    query = select(RUNS, _LETTER_ID).order_by(RUNS.c.created_at.desc()).limit(limit)
+    if tool:
+        query = query.where(RUNS.c.tool == tool)
+    if status:
+        query = query.where(RUNS.c.status == status)
+    with transaction(atomic=False) as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
