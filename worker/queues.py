@@ -2,7 +2,8 @@
 
 Celery's routes, `fleet up`'s workers and the catalog derive from
 :data:`QUEUES`; docker-compose.yml and deploy/ are checked against it by
-tests/test_deploy.py.
+tests/test_deploy.py. :data:`FOREIGN_QUEUE` is Celery's own default queue,
+consumed only to forward what lands there.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ QUEUES: dict[str, tuple[str, ...]] = {
     "syncs": ("sync.", "fleet."),
 }
 DEFAULT_QUEUE = "syncs"
+# Where any other Celery client publishes a task it knows no route for (``celery
+# call``, a bare ``send_task``, celery-node...). Workers of DEFAULT_QUEUE consume
+# it too and forward each message to its tool's queue (worker.broker.forward).
+FOREIGN_QUEUE = "celery"
+# What the operator's views measure: a backlog on FOREIGN_QUEUE means no worker forwards.
+WATCHED_QUEUES = (*QUEUES, FOREIGN_QUEUE)
 
 
 def queue_for(task_name: str) -> str:

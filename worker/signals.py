@@ -32,6 +32,7 @@ def connect() -> None:
         (signals.after_setup_task_logger, redact_logs),
         (signals.after_task_publish, record_published),
         (signals.worker_ready, drain_outbox_on_start),
+        (signals.celeryd_after_setup, forward_from_celerys_default_queue),
     ):
         signal.connect(handler, weak=False, dispatch_uid=f"toolfleet.{handler.__name__}")
 
@@ -43,6 +44,14 @@ def refuse_unmigrated_database(**_: Any) -> None:
     except schema.DatabaseNotReady as exc:
         logger.critical("%s", exc)
         raise SystemExit(f"toolfleet: {exc}") from None
+
+
+def forward_from_celerys_default_queue(instance: Any = None, **_: Any) -> None:
+    """Workers of the default queue also take what other Celery clients leave on
+    Celery's (worker.broker.forward)."""
+    from worker.broker.forward import consume_foreign_queue
+
+    consume_foreign_queue(instance.app)
 
 
 def fresh_engine_in_child(**_: Any) -> None:

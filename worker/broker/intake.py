@@ -18,6 +18,7 @@ from kombu.message import Message
 from vine import promise
 
 from worker import ledger
+from worker.broker.forward import destination, forward
 from worker.broker.reprs import mask_received
 from worker.errors import BadParams, Fatal, NotFound, ToolError
 from worker.ledger import LedgerUnavailable, RunRef
@@ -96,12 +97,16 @@ def _public_headers(headers: dict[str, Any]) -> dict[str, Any]:
 
 class FleetConsumer(Consumer):
     """Celery's consumer, keeping rejected messages as dead letters before dropping them,
-    and masking every message's argument reprs before Celery shows them anywhere."""
+    masking every message's argument reprs before Celery shows them anywhere, and
+    forwarding what other Celery clients left on Celery's default queue."""
 
     def create_task_handler(self, promise: Any = promise) -> Any:
         handle = super().create_task_handler(promise)
 
         def on_task_received(message: Message) -> Any:
+            queue = destination(message)
+            if queue is not None:  # it landed on Celery's default queue: send it on
+                return forward(self.app, message, queue)
             mask_received(message)
             return handle(message)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from worker.queues import QUEUES
+from worker.queues import WATCHED_QUEUES
 
 
 def fleet_status(app: Any, *, minutes: float, ping_timeout: float = 1.0) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def fleet_status(app: Any, *, minutes: float, ping_timeout: float = 1.0) -> dict
                 "depth": depths.get(queue),
                 "workers": len(consumers[queue]) if "workers" not in unreadable else None,
             }
-            for queue in QUEUES
+            for queue in WATCHED_QUEUES
         ],
         "runs": {
             "minutes": minutes,
