@@ -1,11 +1,14 @@
 """`fleet up`: run several fleet processes in the foreground as one.
 
 Each child runs in its own session (so the terminal's Ctrl-C reaches only
-the supervisor), its output is prefixed with its name, and stopping is
-orderly: SIGTERM to every child (a Celery warm shutdown: running tasks
-finish, unstarted ones stay in the broker), then SIGKILL for any still alive
-after the grace period. If one child dies on its own, the rest are stopped
-and the supervisor exits non-zero: a half-running fleet is worse than none.
+the supervisor) and its output is prefixed with its name. Stopping goes
+stage by stage, lowest ``stop_stage`` first: SIGTERM to every child of the
+stage (for a Celery worker a warm shutdown: running tasks finish, unstarted
+ones stay in the broker), a wait of up to the grace period, SIGKILL for any
+still alive, and only then the next stage. So the processes the running
+tasks depend on (the provider simulator, say) outlive the workers. If one
+child dies on its own, the rest are stopped the same way and the supervisor
+exits non-zero: a half-running fleet is worse than none.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ from typing import IO
 
 @dataclass(frozen=True)
 class ProcessSpec:
+    """One child: its name (the output prefix), its command line, extra environment,
+    and its stop stage (lower stages are stopped, and waited for, first)."""
+
     name: str
     argv: list[str]
     env: dict[str, str] | None = None
+    stop_stage: int = 0
 
 
 class Supervisor:
@@ -51,6 +58,10 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def stop(self) -> None:
+        """Stop the fleet, as SIGINT or SIGTERM to the supervisor does (thread-safe)."""
+        self._stopping.set()
+
     def _start(self, spec: ProcessSpec) -> None:
         child = subprocess.Popen(
             spec.argv,
@@ -70,7 +81,7 @@ class Supervisor:
             sys.stdout.flush()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._stopping.set()
+        self.stop()
 
     def _wait(self) -> int:
         while not self._stopping.wait(0.5):
@@ -83,11 +94,22 @@ class Supervisor:
         return 0
 
     def _stop_all(self) -> None:
-        for child in self.children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+        for stage in sorted({spec.stop_stage for spec in self.specs}):
+            names = [
+                s.name for s in self.specs if s.stop_stage == stage and s.name in self.children
+            ]
+            alive = [name for name in names if self.children[name].poll() is None]
+            if alive:
+                self._say(f"SIGTERM to {', '.join(alive)}; waiting up to {self.grace_seconds:g}s")
+                self._stop(alive)
+
+    def _stop(self, names: list[str]) -> None:
+        """SIGTERM ``names``, wait for them up to the grace period, SIGKILL the rest."""
+        for name in names:
+            self.children[name].send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
-        for name, child in self.children.items():
+        for name in names:
+            child = self.children[name]
             try:
                 child.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
