@@ -35,7 +35,7 @@ from worker.queues import QUEUES
 BROKER = f"{REDIS_HOST}/13"
 PROVIDER_VARS = (
     "GITHUB_TOKEN", "GITHUB_API_URL", "SLACK_BOT_TOKEN", "SLACK_API_URL",
-    "JIRA_BASE_URL", "JIRA_USERNAME", "JIRA_API_TOKEN",
+    "JIRA_BASE_URL", "JIRA_USERNAME", "JIRA_API_TOKEN", "FLEET_WEBHOOK_SECRETS",
 )  # fmt: skip
 PORT_SETTINGS = {
     "simulator": "FLEET_SIMULATOR_PORT",
@@ -159,6 +159,15 @@ def test_fleet_up_serves_calls_metrics_and_simulated_providers_then_stops_cleanl
         assert repo["status"] == "succeeded", repo["error"]
         assert repo["result"]["default_branch"] == "main"
         assert any("Demo syncs" in line and "demo-github-issues" in line for line in fleet.lines)
+        # A demo fleet signs webhooks with a key of its own, never shown.
+        assert "Demo webhook signing key 'default' (FLEET_WEBHOOK_SECRETS): random\n" in [
+            line.split("| ", 1)[-1] for line in fleet.lines
+        ]
+        hook = server.route("/hook", Reply(200, {}))
+        sent = wait_final(_send(fleet, "webhook.send", {"url": hook, "payload": {"done": True}}))
+        assert sent["status"] == "succeeded", sent["error"]
+        (delivery,) = server.requests_to("/hook")
+        assert delivery.headers["X-Signature-256"].startswith("sha256=")
         synced = wait_final(_send(fleet, "sync.github.issues", {"sync": "demo-github-issues"}))
         assert synced["status"] == "succeeded", synced["error"]
         assert synced["result"]["inserted"] > 0

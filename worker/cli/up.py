@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 import socket
 import sys
 from dataclasses import dataclass
@@ -105,6 +106,11 @@ def up(no_flower: bool, no_beat: bool, no_metrics: bool, concurrency: int | None
             demos = [entry for name in simulated for entry in DEMO_SYNCS[name]]
             os.environ["FLEET_SYNCS"] = json.dumps(demos)
             click.echo(f"Demo syncs (FLEET_SYNCS): {', '.join(d['name'] for d in demos)}")
+        if not settings.webhook_secrets:
+            # webhook.send needs a signing key; a demo fleet makes one up (never shown).
+            demo_key = {"default": secrets.token_urlsafe(32)}
+            os.environ["FLEET_WEBHOOK_SECRETS"] = json.dumps(demo_key)
+            click.echo("Demo webhook signing key 'default' (FLEET_WEBHOOK_SECRETS): random")
     specs += [
         ProcessSpec(
             f"worker-{q}",
