@@ -99,6 +99,8 @@ class Engine:
                 fault_id=fault.id if fault else None,
                 dropped=dropped,
             )
+        if fault is not None and fault.slow_response:
+            time.sleep(fault.slow_response)  # done, and recorded: only the answer is late
         return Outcome(resp, drop=dropped)
 
     def _handle(self, api: Provider, req: Request) -> Response:

@@ -38,7 +38,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     retry_after: float | None = None
     rate_limit: str | None = None  # "primary" | "secondary"
-    latency: float | None = None
+    latency: float | None = None  # before the request is handled
+    slow_response: float | None = None  # after it is handled (a write made, its answer late)
     drop_response: bool = False
     unauthorized: bool = False
     times: int | None = 1
@@ -59,8 +60,10 @@ class Fault:
                 re.compile(self.path)
             except re.error as exc:
                 raise FaultError(f"bad path regex: {exc}") from exc
-        if not (self.responds or self.latency or self.drop_response):
-            raise FaultError("a fault needs status, rate_limit, unauthorized, latency or drop")
+        if not (self.responds or self.latency or self.slow_response or self.drop_response):
+            raise FaultError(
+                "a fault needs status, rate_limit, unauthorized, latency, slow_response or drop"
+            )
         self.method = self.method.upper()
 
     @property

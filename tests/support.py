@@ -41,6 +41,14 @@ class Seen:
     at: float
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that went away mid-reply (a killed worker) is expected here, not news."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class ScriptedServer:
     """Answers each path with a scripted sequence of replies (the last one repeats).
 
@@ -91,7 +99,7 @@ class ScriptedServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

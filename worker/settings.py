@@ -9,7 +9,7 @@ Secrets are ``SecretStr`` so they never print by accident, and
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
@@ -18,7 +18,6 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -74,7 +73,12 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     visibility_timeout_seconds: int = Field(
         default=3600,
-        description="Redis visibility timeout: an unacked message is redelivered after it.",
+        description="Redis visibility timeout: the last resort for an unacked message.",
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=30.0,
+        ge=3,
+        description="A worker silent this long is dead: the living requeue what it held.",
     )
     max_redeliveries: int = Field(
         default=3, description="Executions lost to a dying worker before the run is dead."
@@ -200,17 +204,6 @@ class Settings(BaseSettings):
                 except ValueError as exc:
                     raise ValueError(f"FLEET_RATE_LIMITS[{kind!r}]: {exc}") from None
         return value
-
-    @model_validator(mode="after")
-    def _countdowns_fit_visibility(self) -> Self:
-        # A countdown past the visibility timeout is delivered twice by Redis.
-        longest = max(self.retry_cap_seconds, self.park_max_seconds)
-        if longest >= self.visibility_timeout_seconds:
-            raise ValueError(
-                f"retry cap / park max ({longest:g}s) must be shorter than "
-                f"FLEET_VISIBILITY_TIMEOUT_SECONDS ({self.visibility_timeout_seconds}s)"
-            )
-        return self
 
     @property
     def effective_result_backend(self) -> str:

@@ -33,6 +33,8 @@ def connect() -> None:
         (signals.after_task_publish, record_published),
         (signals.worker_ready, drain_outbox_on_start),
         (signals.celeryd_after_setup, forward_from_celerys_default_queue),
+        (signals.celeryd_after_setup, start_broker_upkeep),
+        (signals.worker_shutdown, stop_broker_upkeep),
     ):
         signal.connect(handler, weak=False, dispatch_uid=f"toolfleet.{handler.__name__}")
 
@@ -52,6 +54,25 @@ def forward_from_celerys_default_queue(instance: Any = None, **_: Any) -> None:
     from worker.broker.forward import consume_foreign_queue
 
     consume_foreign_queue(instance.app)
+
+
+_upkeep: Any = None
+
+
+def start_broker_upkeep(instance: Any = None, **_: Any) -> None:
+    """Heartbeat, dead workers' messages and due delayed messages (worker.broker.upkeep);
+    before the consumer starts, so every message this worker holds is tracked."""
+    global _upkeep
+    from worker.broker.upkeep import Upkeep
+    from worker.settings import get_settings
+
+    _upkeep = Upkeep(instance.app, get_settings().heartbeat_timeout_seconds)
+    _upkeep.start()
+
+
+def stop_broker_upkeep(**_: Any) -> None:
+    if _upkeep is not None:
+        _upkeep.stop()
 
 
 def fresh_engine_in_child(**_: Any) -> None:

@@ -1,18 +1,28 @@
-"""kombu's Redis transport, hardened against garbage on a queue.
+"""kombu's Redis transport, hardened against garbage, worker death and long countdowns.
 
-A list item that is not a kombu envelope (``LPUSH http "not json"``) makes
-the stock transport raise inside the worker's event loop, which kills the
-worker. This subclass catches exactly those two failures — the item is not
-JSON, or is JSON but not an envelope — and keeps the raw item as a dead
-letter instead. The item was already popped, so nothing is left to ack.
+- A list item that is not a kombu envelope (``LPUSH http "not json"``) makes
+  the stock transport raise inside the worker's event loop, which kills the
+  worker. This one catches exactly those two failures — the item is not
+  JSON, or is JSON but not an envelope — and keeps the raw item as a dead
+  letter instead. The item was already popped, so nothing is left to ack.
+- A worker process tracks the messages it holds (:class:`FleetQoS`), so the
+  living can give a dead worker's messages back at once
+  (worker.broker.recovery).
+- A message due later waits in a sorted set, not in a worker
+  (worker.broker.delayed).
 """
 
 from __future__ import annotations
 
 import json
+from time import time
 from typing import Any
 
 from kombu.transport import redis
+from kombu.utils.json import dumps
+
+from worker.broker.delayed import HOLD_SECONDS, due_at, hold
+from worker.broker.recovery import identity, inflight_key
 
 
 class MalformedEnvelope(ValueError):
@@ -31,8 +41,39 @@ class GuardedMessage(redis.Channel.Message):
             raise MalformedEnvelope(payload, exc) from exc
 
 
+class FleetQoS(redis.QoS):
+    """kombu's ack emulation, plus the set of delivery tags this worker process holds."""
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        worker = identity()
+        if worker is None:  # not a tracked worker: stock behaviour
+            return super().append(message, delivery_tag)
+        delivery = message.delivery_info
+        raw = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: time()})
+            pipe.hset(self.unacked_key, delivery_tag, raw)
+            pipe.sadd(inflight_key(worker), delivery_tag)
+            pipe.execute()
+
+    def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:
+        pipe = super()._remove_from_indices(delivery_tag, pipe)
+        worker = identity()
+        return pipe.srem(inflight_key(worker), delivery_tag) if worker else pipe
+
+
 class Channel(redis.Channel):
     Message = GuardedMessage
+    QoS = FleetQoS
+
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        due = due_at(message)
+        if due is None or due - time() < HOLD_SECONDS:
+            return super()._put(queue, message, **kwargs)
+        kwargs.pop("_publish_batch", None)
+        key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))
+        with self.conn_or_acquire() as client:
+            hold(client, key, dumps(message), due)
 
     def _brpop_read(self, **options: Any) -> bool:
         return self._guarded(super()._brpop_read, **options)

@@ -14,7 +14,8 @@ from worker.cli.output import echo_json, fail, table
 @click.option("--json", "as_json", is_flag=True)
 def status(minutes: float, as_json: bool) -> None:
     """Workers and their queues, queue depths, recent runs, parked and retrying runs,
-    dead letters waiting, the ledger outbox and open circuits."""
+    messages waiting for their time, dead letters waiting, the ledger outbox and open
+    circuits."""
     from worker.app import app
     from worker.ops.status import fleet_status
 
@@ -37,6 +38,12 @@ def status(minutes: float, as_json: bool) -> None:
     hint = " (fleet dlq list)" if waiting else ""
     click.echo(f"Dead letters waiting: {_shown(waiting)}{hint}")
     click.echo(f"Ledger writes in the outbox: {_shown(report['outbox'])}")
+    delayed = report["delayed"]
+    if delayed is not None:
+        due = ""
+        if delayed["count"]:
+            due = f" (next in {delayed['next_in']:g}s, last in {delayed['last_in']:g}s)"
+        click.echo(f"Waiting for their time (retries, parks): {delayed['count']}{due}")
     circuits = report["circuits_open"]
     click.echo(f"Circuits open: {', '.join(f'{p} ({s})' for p, s in circuits.items()) or 'none'}")
     for source, error in report["unreadable"].items():

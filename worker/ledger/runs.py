@@ -124,6 +124,7 @@ _BEGIN = text(
             :worker, now(), now(), :idempotency_key, :duplicate_of)
     ON CONFLICT (id) DO UPDATE SET
         status = 'running',
+        queue = coalesce(EXCLUDED.queue, r.queue),  -- where it runs (forwarded: not where sent)
         worker = EXCLUDED.worker,
         updated_at = now(),
         started_at = coalesce(r.started_at, now()),

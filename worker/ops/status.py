@@ -50,9 +50,24 @@ def fleet_status(app: Any, *, minutes: float, ping_timeout: float = 1.0) -> dict
         "in_flight": read("postgres", stats.active_runs, {}),
         "dead_letters_waiting": read("postgres", lambda: stats.letters_by_state()["dead"], None),
         "outbox": read("redis", outbox.length, None),
+        "delayed": read("redis", _delayed, None),
         "circuits_open": read("redis", _open_circuits, {}),
         "unreadable": unreadable,
     }
+
+
+def _delayed() -> dict[str, Any]:
+    """Retries and parks waiting for their time (worker.broker.delayed), due in seconds."""
+    import time
+
+    from worker.broker.delayed import waiting
+    from worker.fleet_redis import fleet_redis
+
+    found = waiting(fleet_redis())
+    for key in ("next_due", "last_due"):
+        if found[key] is not None:
+            found[key] = round(found[key] - time.time(), 1)
+    return {"count": found["count"], "next_in": found["next_due"], "last_in": found["last_due"]}
 
 
 def _open_circuits() -> dict[str, str]:

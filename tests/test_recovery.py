@@ -1,0 +1,123 @@
+"""Recovery without the visibility timeout: delayed messages wait in Redis (not in a
+worker), a live worker's long call is never taken from it, and a dead worker's
+messages are restored exactly once however many workers notice at the same time.
+
+(A SIGKILLed worker's calls finished by another: tests/test_worker_loss.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from kombu import Connection
+
+from tests.support import RedisServer, Reply, WorkerProcess, fleet_cli, wait_final, wait_for
+from worker.broker import recovery
+from worker.broker.delayed import DELAYED_KEY
+from worker.broker.transport import Channel
+from worker.front.client import FleetClient
+from worker.queues import queue_for
+
+
+@pytest.fixture
+def broker(tmp_path):
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+def client_on(url: str) -> FleetClient:
+    from celery import Celery
+
+    app = Celery(broker=url, backend=url)
+    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": queue_for(name)},))
+    return FleetClient(app)
+
+
+def test_a_long_retry_waits_in_redis_not_in_a_worker_and_is_delivered_once(
+    ledger_db, server, broker, tmp_path
+):
+    # The ratios of a 2-hour Retry-After under a 5-minute visibility timeout, scaled
+    # down: a wait 4x the visibility timeout.
+    env = {"FLEET_BROKER_URL": broker.url, "FLEET_VISIBILITY_TIMEOUT_SECONDS": "2"}
+    url = server.route("/later", Reply(503, headers={"Retry-After": "8"}), Reply(200, {"ok": 1}))
+    worker = WorkerProcess(tmp_path / "w.log", env, queues="http", name="delayed")
+    worker.wait_ready()
+    try:
+        run = client_on(broker.url).call("http.request", {"url": url})
+        wait_for(lambda: broker.client().zcard(DELAYED_KEY) == 1, what="the retry to wait")
+        time.sleep(5)  # twice the visibility timeout: a held message would be redelivered
+
+        waiting = json.loads(fleet_cli("status", "--json", env=env).stdout)["delayed"]
+        held = broker.client().hlen("unacked")
+        row = wait_final(run.id, timeout=30)
+    finally:
+        worker.stop()
+
+    first, second = server.requests_to("/later")  # exactly two: delivered once when due
+    assert held == 0  # no worker holds the waiting retry
+    assert waiting["count"] == 1 and 0 < waiting["next_in"] <= 8
+    assert row["status"] == "succeeded" and row["attempts"] == 2
+    assert second.at - first.at >= 8
+    assert broker.client().zcard(DELAYED_KEY) == 0
+
+
+def test_a_live_workers_long_call_is_not_taken_from_it(ledger_db, server, broker, tmp_path):
+    # Heartbeats 3 s apart at most, a call of 10 s, and a second worker watching.
+    env = {"FLEET_BROKER_URL": broker.url, "FLEET_HEARTBEAT_TIMEOUT_SECONDS": "3"}
+    url = server.route("/long", Reply(200, {"long": True}, delay=10))
+    busy = WorkerProcess(tmp_path / "a.log", env, queues="http", name="busy")
+    watcher = WorkerProcess(tmp_path / "b.log", env, queues="http", name="watcher")
+    busy.wait_ready()
+    watcher.wait_ready()
+    try:
+        run = client_on(broker.url).call("http.request", {"url": url})
+        row = wait_final(run.id, timeout=30)
+    finally:
+        busy.stop()
+        watcher.stop()
+
+    assert len(server.requests_to("/long")) == 1
+    assert (row["status"], row["attempts"], row["redeliveries"]) == ("succeeded", 1, 0)
+
+
+def test_a_dead_workers_messages_are_restored_once_when_two_workers_notice_together(broker):
+    transport = "worker.broker.transport:Transport"
+    with Connection(broker.url, transport=transport) as conn:
+        channel = conn.default_channel
+        for n in range(20):
+            channel.basic_publish(channel.prepare_message(json.dumps({"n": n})), "", "held")
+        # This process becomes a worker, takes the messages, and "dies": no ack,
+        # no more beats, its last beat long ago.
+        dead = recovery.join(channel.client)
+        taken = [channel.basic_get("held", no_ack=False) for _ in range(20)]
+        recovery._identity = None
+        channel.client.zadd(recovery.HEARTBEATS_KEY, {dead: time.time() - 3600})
+        assert all(taken) and channel.client.llen("held") == 0
+
+    restored: list[int] = []
+    start = threading.Barrier(2)
+
+    def notice() -> None:
+        with Connection(broker.url, transport=transport) as own:
+            start.wait()
+            restored.append(recovery.recover(own.default_channel, timeout=30))
+
+    noticers = [threading.Thread(target=notice) for _ in range(2)]
+    for thread in noticers:
+        thread.start()
+    for thread in noticers:
+        thread.join(20)
+
+    redis = broker.client()
+    with Connection(broker.url, transport=transport) as conn:
+        back = [conn.default_channel.basic_get("held", no_ack=True) for _ in range(21)]
+    bodies = sorted(json.loads(message.body)["n"] for message in back if message is not None)
+    assert sorted(restored) == [0, 20]  # one of them claimed the worker, the other nothing
+    assert bodies == list(range(20))  # each message once
+    assert redis.hlen("unacked") == 0
+    assert not redis.exists(recovery.inflight_key(dead))
+    assert Channel.QoS.__name__ == "FleetQoS"

@@ -1,0 +1,125 @@
+"""Dead workers' messages back on their queues in seconds, not after the visibility timeout.
+
+kombu's Redis transport keeps each delivered, unacknowledged message in its
+``unacked`` hash and gives it back only when the visibility timeout (an
+hour by default) has passed: a SIGKILLed worker's calls sit that long. Here
+each worker process also
+
+- records the delivery tags it holds in a set of its own
+  (:func:`inflight_key`, kept by the transport's QoS in the same pipeline
+  as the hash), and
+- beats in :data:`HEARTBEATS_KEY` (score: Redis' clock) from its upkeep
+  thread, which keeps beating while the worker's threads run long calls.
+
+A worker whose beat is older than ``FLEET_HEARTBEAT_TIMEOUT_SECONDS`` is
+dead: the first living worker to notice claims it (a Lua script removes its
+beat and takes its set atomically, so exactly one claimer gets the tags) and
+restores each still-unacknowledged message with kombu's own transactional
+restore. The visibility timeout stays as the last resort (for a claimer that
+dies mid-way, or a message held by a process without a heartbeat).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+HEARTBEATS_KEY = "fleet:workers:heartbeats"
+INFLIGHT_PREFIX = "fleet:workers:inflight:"
+
+_BEAT = """
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[1], now[1] + now[2] / 1e6, ARGV[1])
+"""
+# Beats older than ARGV[1] seconds, by Redis' clock.
+_DEAD = """
+local now = redis.call('TIME')
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now[1] + now[2] / 1e6 - ARGV[1])
+"""
+# Claim one dead worker: only if its beat is still old (it did not come back, and no
+# other process claimed it first); its in-flight tags go to the caller alone.
+_CLAIM = """
+local now = redis.call('TIME')
+local beat = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not beat or now[1] + now[2] / 1e6 - tonumber(beat) < tonumber(ARGV[2]) then
+  return false
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+local tags = redis.call('SMEMBERS', KEYS[2])
+redis.call('DEL', KEYS[2])
+return tags
+"""
+
+_identity: str | None = None
+
+
+def identity() -> str | None:
+    """This process's name among the fleet's workers, once it has joined (else None)."""
+    return _identity
+
+
+def inflight_key(worker: str) -> str:
+    return INFLIGHT_PREFIX + worker
+
+
+def join(client: Any) -> str:
+    """Make this process a tracked worker: a name and a first beat."""
+    global _identity
+    _identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    beat(client)
+    return _identity
+
+
+def beat(client: Any) -> None:
+    if _identity is not None:
+        client.eval(_BEAT, 1, HEARTBEATS_KEY, _identity)
+
+
+def leave(client: Any) -> None:
+    """A clean exit: kombu has restored what this process held; forget its entries."""
+    global _identity
+    if _identity is not None:
+        client.zrem(HEARTBEATS_KEY, _identity)
+        client.delete(inflight_key(_identity))
+        _identity = None
+
+
+def dead_workers(client: Any, timeout: float) -> list[str]:
+    """Workers whose last beat is older than ``timeout`` seconds."""
+    return [_text(name) for name in client.eval(_DEAD, 1, HEARTBEATS_KEY, timeout)]
+
+
+def claim(client: Any, worker: str, timeout: float) -> list[str] | None:
+    """The dead worker's in-flight delivery tags, to this caller only (None: not dead,
+    or claimed by another process already)."""
+    tags = client.eval(_CLAIM, 2, HEARTBEATS_KEY, inflight_key(worker), worker, timeout)
+    return None if tags is None else [_text(tag) for tag in tags]
+
+
+def recover(channel: Any, timeout: float) -> int:
+    """Claim every dead worker and restore its unacknowledged messages to their queues
+    (``channel``: a kombu Redis channel of this process's own). Returns how many."""
+    client = channel.client
+    restored = 0
+    for worker in dead_workers(client, timeout):
+        tags = claim(client, worker, timeout)
+        if not tags:
+            continue
+        held = [tag for tag in tags if client.hexists(channel.unacked_key, tag)]
+        for tag in held:
+            channel.qos.restore_by_tag(tag, client=client)  # WATCHed: at most once
+        restored += len(held)
+        logger.warning(
+            "worker %s stopped beating: %d message(s) it held restored to their queues",
+            worker, len(held),
+        )  # fmt: skip
+    return restored
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
