@@ -1,7 +1,9 @@
-"""``fleet.echo``: a tool with no provider, to check the whole pipeline end to end.
+"""The fleet's own tools, with no provider: ``fleet.echo`` and ``fleet.doctor``.
 
-An agent or operator can call it to see that publishing, a worker, the
-policy and the ledger all work; the benchmarks use it as the no-op tool.
+``fleet.echo`` checks the whole pipeline end to end (publishing, a worker,
+the policy, the ledger); the benchmarks use it as the no-op tool.
+``fleet.doctor`` runs `fleet doctor`'s checks from a worker, so an agent can
+ask whether the fleet can work and as whom (worker.ops.doctor).
 """
 
 from __future__ import annotations
@@ -39,3 +41,19 @@ class Echo(BaseModel):
 def echo(_: None, p: Echo) -> dict[str, Any]:
     """Return the params unchanged: a health check of the whole pipeline."""
     return {"message": p.message, "data": p.data}
+
+
+class Doctor(BaseModel):
+    """Params of ``fleet.doctor`` (none)."""
+
+    model_config = params_config({})
+
+
+@provider.tool("fleet.doctor", writes=False)
+def doctor(_: None, p: Doctor) -> dict[str, Any]:
+    """Check Redis, the ledger, the workers and each provider's credentials: who the
+    fleet acts as, the limits in force, and ``ok`` false when something is wrong."""
+    from worker.app import app
+    from worker.ops.doctor import report, run_checks
+
+    return report(run_checks(app))

@@ -134,8 +134,40 @@ def rate_headers(gh: Github) -> dict[str, str]:
     }
 
 
+# What a token's prefix says it is (GitHub documents these prefixes).
+TOKEN_KINDS = {
+    "ghp_": "personal access token",
+    "github_pat_": "fine-grained personal access token",
+    "ghs_": "GitHub App installation token",
+    "gho_": "OAuth token",
+    "ghu_": "GitHub App user token",
+}
+
+
+def probe(gh: Github, settings: Settings) -> dict[str, Any]:
+    """One ``GET /rate_limit``, for `fleet doctor`. Never ``GET /user``: an App
+    installation token may not read it, so who the fleet acts as is the token's kind."""
+    overview = gh.get_rate_limit()
+    token = settings.github_token.get_secret_value() if settings.github_token else ""
+    kind = next((k for p, k in TOKEN_KINDS.items() if token.startswith(p)), "token")
+    limits = {}
+    for name in ("core", "search", "graphql"):
+        rate = getattr(overview.resources, name, None)
+        if rate is None:  # a resource this API does not report
+            continue
+        reset = max(0, int(rate.reset.timestamp() - time.time()))
+        limits[name] = f"{rate.remaining}/{rate.limit} left, resets in {reset}s"
+    return {"acts_as": f"a {kind} at {settings.github_api_url}", "limits": limits}
+
+
 provider = Provider(
-    "github", client=make_client, map_error=map_error, limits=LIMITS, rate_headers=rate_headers
+    "github",
+    client=make_client,
+    map_error=map_error,
+    limits=LIMITS,
+    rate_headers=rate_headers,
+    configured=lambda settings: settings.github_token is not None,
+    probe=probe,
 )
 
 

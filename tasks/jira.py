@@ -112,7 +112,25 @@ def _error_summary(response: requests.Response) -> str:
     return text[:ERROR_CHARS]
 
 
-provider = Provider("jira", client=make_client, map_error=map_error, limits=LIMITS)
+def probe(client: JIRA, settings: Settings) -> dict[str, Any]:
+    """One ``GET /myself``, for `fleet doctor`; Jira reports no budget to a plain call."""
+    me = client.myself()
+    account = me.get("accountId") or me.get("name") or me.get("key")
+    email = f", {me['emailAddress']}" if me.get("emailAddress") else ""
+    return {
+        "acts_as": f"{me.get('displayName')} ({account}{email}) at {settings.jira_base_url}",
+        "limits": {kind: ", ".join(texts) for kind, texts in LIMITS.items()},
+    }
+
+
+provider = Provider(
+    "jira",
+    client=make_client,
+    map_error=map_error,
+    limits=LIMITS,
+    configured=lambda settings: settings.jira_api_token is not None,
+    probe=probe,
+)
 
 
 # ---- JQL ------------------------------------------------------------------------

@@ -145,7 +145,25 @@ def _api_error(exc: SlackApiError) -> ToolError:
     return Fatal(message, details)
 
 
-provider = Provider("slack", client=make_client, map_error=map_error, limits=LIMITS)
+def probe(client: WebClient, settings: Settings) -> dict[str, Any]:
+    """One ``auth.test`` (Tier 4, any token may call it), for `fleet doctor`."""
+    who = client.auth_test()
+    bot = f", bot {who['bot_id']}" if who.get("bot_id") else ""
+    return {
+        "acts_as": f"{who['user']} ({who['user_id']}{bot}) in {who['team']} ({who['url']})",
+        # Slack publishes tiers, not a budget per token: these are the fleet's pacing.
+        "limits": {kind: ", ".join(texts) for kind, texts in LIMITS.items()},
+    }
+
+
+provider = Provider(
+    "slack",
+    client=make_client,
+    map_error=map_error,
+    limits=LIMITS,
+    configured=lambda settings: settings.slack_bot_token is not None,
+    probe=probe,
+)
 
 
 # ---- params ---------------------------------------------------------------

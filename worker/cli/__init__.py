@@ -9,6 +9,7 @@ group; each imports what it needs when it runs, so ``fleet --help`` is quick:
 - ``tools``: ``tools``, ``call``;
 - ``runs``: ``runs``, ``dlq``;
 - ``status``: ``status`` (the fleet on one screen), ``run`` (one run);
+- ``doctor``: can the fleet work, and as whom;
 - ``events``: the completion events;
 - ``limits``: the rate governor's state;
 - ``syncs``: the configured syncs, running one, their items.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import click
 
-from worker.cli import events, limits, processes, runs, status, syncs, tools, up
+from worker.cli import doctor, events, limits, processes, runs, status, syncs, tools, up
 
 
 class FleetGroup(click.Group):
@@ -54,6 +55,7 @@ for command in (
     runs.runs,
     status.run,
     status.status,
+    doctor.doctor,
     runs.dlq,
     events.events,
     limits.limits,

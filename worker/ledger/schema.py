@@ -62,8 +62,9 @@ def migrate(url: str | None = None) -> str:
     return ScriptDirectory.from_config(config).get_current_head() or ""
 
 
-def require_migrated() -> None:
-    """Raise :class:`DatabaseNotReady` with a clear message unless the schema is at head."""
+def require_migrated() -> str:
+    """The schema's revision; :class:`DatabaseNotReady` with a clear message unless it is
+    the code's head."""
     settings = get_settings()
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     where = make_url(settings.database_url).render_as_string(hide_password=True)
@@ -80,3 +81,4 @@ def require_migrated() -> None:
             f"the ledger database {where} is at migration {current or 'none'}, "
             f"this code needs {head}: run `fleet migrate` first."
         )
+    return head or ""

@@ -33,6 +33,8 @@ ClientFactory = Callable[[Settings, str], Any]
 ErrorMapper = Callable[[Exception], ToolError]
 # client -> the rate-limit headers of its last response (x-ratelimit-remaining...)
 RateHeaders = Callable[[Any], dict[str, str]]
+# (client, settings) -> who the fleet acts as and the limits the provider reports (doctor)
+Probe = Callable[[Any, Settings], dict[str, Any]]
 # (client, params, since) -> the result of a write an earlier attempt already made, or None
 Reconciler = Callable[[Any, Any, datetime], dict[str, Any] | None]
 SAFE_SEPARATOR = "__"
@@ -138,6 +140,9 @@ class Provider:
     ``FLEET_RATE_LIMITS`` overrides any of them (see worker.tools.governor).
     ``rate_headers`` reads, after every call, what the provider said about its
     budget (``x-ratelimit-remaining``, ``-limit``, ``-reset``) for the governor.
+    ``configured`` says whether the settings hold its credentials, and ``probe``
+    makes the one cheap call ``fleet doctor`` checks them with (returning
+    ``acts_as`` and ``limits``).
     """
 
     name: str
@@ -145,6 +150,8 @@ class Provider:
     map_error: ErrorMapper
     limits: Mapping[str, Sequence[str]] = field(default_factory=dict)
     rate_headers: RateHeaders | None = None
+    configured: Callable[[Settings], bool] | None = None
+    probe: Probe | None = None
     specs: list[ToolSpec] = field(default_factory=list)
 
     def tool(

@@ -1,0 +1,129 @@
+"""`fleet doctor` and the ``fleet.doctor`` tool: is this fleet able to work, and as whom?
+
+One check per part, each bounded in time and independent of the others:
+Redis answers; the ledger is reachable and at the code's migration; every
+queue has a worker; and each configured provider accepts its credentials,
+with one cheap call the provider declares (``Provider.probe``: GitHub
+``GET /rate_limit``, Slack ``auth.test``, Jira ``/myself``) that also says
+who the fleet acts as and the limits in force. A provider failure goes
+through that provider's own error mapper, so it reads like any tool's error;
+no secret is ever part of a result (the probes report token kinds, not
+tokens, and everything is redacted on the way out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from worker.redact import redact, redact_json
+
+Verdict = Literal["ok", "skipped", "failed"]
+PROBE_TIMEOUT_SECONDS = 10.0  # a doctor that hangs on one provider helps nobody
+
+
+@dataclass
+class Check:
+    name: str
+    verdict: Verdict
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def run_checks(app: Any, *, ping_timeout: float = 1.0) -> list[Check]:
+    """Every check, in order; a check that raises is a failed check, not a crash."""
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    checks = [
+        _guarded("redis", lambda: _redis(settings)),
+        _guarded("ledger", _ledger),
+        _guarded("workers", lambda: _workers(app, ping_timeout)),
+    ]
+    quick = settings.model_copy(
+        update={
+            "provider_timeout_seconds": min(
+                settings.provider_timeout_seconds, PROBE_TIMEOUT_SECONDS
+            )
+        }
+    )
+    for provider in _providers():
+        checks.append(_provider(provider, quick))
+    return checks
+
+
+def report(checks: list[Check]) -> dict[str, Any]:
+    """The checks as JSON (what ``--json`` prints and the tool returns)."""
+    return redact_json(
+        {"ok": all(c.verdict != "failed" for c in checks), "checks": [asdict(c) for c in checks]}
+    )
+
+
+def _guarded(name: str, check: Callable[[], Check]) -> Check:
+    try:
+        return check()
+    except Exception as exc:  # noqa: BLE001 — reported as the check's failure
+        return Check(name, "failed", redact(f"{type(exc).__name__}: {exc}"))
+
+
+def _redis(settings: Any) -> Check:
+    import redis
+    from kombu.utils.url import maybe_sanitize_url
+
+    where = maybe_sanitize_url(settings.broker_url)
+    client = redis.Redis.from_url(settings.broker_url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        version = client.info("server")["redis_version"]
+    except redis.RedisError as exc:
+        return Check("redis", "failed", f"cannot reach {where}: {exc}")
+    return Check("redis", "ok", f"{where} answers (Redis {version})", {"version": version})
+
+
+def _ledger() -> Check:
+    from worker.ledger.schema import DatabaseNotReady, require_migrated
+
+    try:
+        head = require_migrated()
+    except DatabaseNotReady as exc:
+        return Check("ledger", "failed", str(exc))
+    return Check("ledger", "ok", f"reachable, at migration {head}", {"migration": head})
+
+
+def _workers(app: Any, timeout: float) -> Check:
+    from worker.ops.inspect import workers_by_queue
+    from worker.queues import QUEUES
+
+    consumers = workers_by_queue(app, timeout=timeout)
+    counts = {queue: len(consumers.get(queue, [])) for queue in QUEUES}
+    idle = [queue for queue, count in counts.items() if not count]
+    summary = ", ".join(f"{queue} {count}" for queue, count in counts.items())
+    if idle:
+        hint = f"start them with `fleet up` or `fleet worker -Q {','.join(idle)}`"
+        return Check("workers", "failed", f"no worker consumes {', '.join(idle)}: {hint}", counts)
+    return Check("workers", "ok", f"workers per queue: {summary}", counts)
+
+
+def _providers() -> list[Any]:
+    from worker.tools.catalog import catalog
+
+    seen: dict[str, Any] = {}
+    for spec in catalog().values():
+        if spec.provider.probe is not None:
+            seen.setdefault(spec.provider.name, spec.provider)
+    return list(seen.values())
+
+
+def _provider(provider: Any, settings: Any) -> Check:
+    if provider.configured is not None and not provider.configured(settings):
+        return Check(provider.name, "skipped", "not configured (no credentials)")
+    try:
+        found = provider.probe(provider.client(settings, "default"), settings)
+    except Exception as exc:  # noqa: BLE001 — classified by the provider's own mapper
+        from worker.errors import Unauthorized
+
+        error = provider.map_error(exc)
+        what = "credentials refused" if isinstance(error, Unauthorized) else "check failed"
+        detail = f"{what}: {type(error).__name__}: {error.message}"
+        return Check(provider.name, "failed", redact(detail), {"error": error.to_dict()})
+    return Check(provider.name, "ok", f"acts as {found['acts_as']}", found)
