@@ -19,6 +19,11 @@ def build_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     schedule: dict[str, dict[str, Any]] = {
         # Ledger writes kept in Redis during a Postgres outage are applied here.
         "drain-ledger-outbox": {"task": "fleet.drain_outbox", "schedule": 30.0},
+        # Waiting runs whose messages Redis lost (a restart without persistence).
+        "recover-lost-runs": {
+            "task": "fleet.recover_lost",
+            "schedule": settings.lost_check_seconds,
+        },
     }
     for name, entry in load_entries(settings).items():
         schedule[f"sync:{name}"] = {

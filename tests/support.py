@@ -276,9 +276,9 @@ def fleet_cli(
 
 
 def wait_final(run_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    """The run's ledger row once it is succeeded or dead."""
+    """The run's ledger row once it is final (succeeded, dead or lost)."""
     return wait_for(
-        lambda: (row := ledger.get_run(run_id)) and row["status"] in ("succeeded", "dead") and row,
+        lambda: (row := ledger.get_run(run_id)) and row["status"] in ledger.FINAL_STATUSES and row,
         timeout,
         what=f"run {run_id} to finish",
     )

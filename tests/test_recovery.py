@@ -8,13 +8,24 @@ messages are restored exactly once however many workers notice at the same time.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 from kombu import Connection
 
-from tests.support import RedisServer, Reply, WorkerProcess, fleet_cli, wait_final, wait_for
+from tests.support import (
+    REPO,
+    RedisServer,
+    Reply,
+    WorkerProcess,
+    fleet_cli,
+    wait_final,
+    wait_for,
+)
 from worker.broker import recovery
 from worker.broker.delayed import DELAYED_KEY
 from worker.broker.transport import Channel
@@ -121,3 +132,60 @@ def test_a_dead_workers_messages_are_restored_once_when_two_workers_notice_toget
     assert redis.hlen("unacked") == 0
     assert not redis.exists(recovery.inflight_key(dead))
     assert Channel.QoS.__name__ == "FleetQoS"
+
+
+@pytest.mark.slow
+def test_runs_a_restarted_redis_lost_are_published_again_or_marked_lost(
+    ledger_db, broker, tmp_path
+):
+    import worker.app
+    from worker import ledger
+
+    env = {
+        "FLEET_BROKER_URL": broker.url,
+        "FLEET_LOST_GRACE_SECONDS": "5",
+        "FLEET_LOST_CHECK_SECONDS": "1",
+    }
+    client = client_on(broker.url)
+    runs = [client.call("fleet.echo", {"message": f"m{n}"}) for n in range(47)]
+    keyed = client.call("fleet.echo", {"message": "keyed"}, idempotency_key=f"key-{broker.port}")
+    secret = [
+        client.call("http.request", {"url": "https://example.com/",
+                                     "headers": {"Authorization": f"Bearer sk-{n}-hidden"}})
+        for n in range(2)
+    ]  # fmt: skip
+    assert broker.client().llen("syncs") == 48
+
+    broker.stop()
+    broker.start()  # no persistence: every message is gone
+    assert broker.client().llen("syncs") == 0
+    worker = WorkerProcess(tmp_path / "w.log", env, queues="syncs,http", name="after")
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "beat"], env={**os.environ, **env},
+        stdout=(tmp_path / "beat.log").open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        rows = [wait_final(run.id, timeout=90) for run in [*runs, keyed, *secret]]
+        counts = wait_for(
+            lambda: (lost := json.loads(fleet_cli("status", "--json", env=env).stdout)
+                     ["broker_lost"]) == {"republished": 48, "lost": 2} and lost,
+            30, what="the recovery counted",
+        )  # fmt: skip
+    finally:
+        beat.terminate()
+        beat.wait(20)
+        worker.stop()
+
+    echoed, lost = rows[:48], rows[48:]
+    assert [r["status"] for r in echoed] == ["succeeded"] * 48
+    assert all(any(e["event"] == "republished" for e in r["history"]) for r in echoed)
+    assert rows[47]["result"] == {"message": "keyed", "data": {}}
+    assert rows[47]["idempotency_key"] == f"key-{broker.port}"  # the key travelled again
+    assert [r["status"] for r in lost] == ["lost", "lost"]
+    for row in lost:
+        (letter,) = [x for x in ledger.list_letters(state="dead", limit=1000)
+                     if x["run_id"] == row["id"]]  # fmt: skip
+        assert "the broker lost this run's message" in letter["error"]["message"]
+        assert "(headers.Authorization)" in letter["error"]["message"]
+    assert counts == {"republished": 48, "lost": 2}

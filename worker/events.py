@@ -34,7 +34,7 @@ from worker.redact import redact_json
 logger = logging.getLogger(__name__)
 
 STREAM_KEY = "fleet:events"
-FINAL = ("succeeded", "dead")
+FINAL = ("succeeded", "dead", "lost")
 SUMMARY_MAX_CHARS = 4096
 BLOCK_MS = 2000
 

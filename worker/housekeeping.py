@@ -18,4 +18,17 @@ def drain_outbox() -> int:
     return outbox.drain()
 
 
-TASKS: dict[str, Callable[..., Any]] = {"fleet.drain_outbox": drain_outbox}
+def recover_lost() -> dict[str, int]:
+    """Publish again the waiting runs whose messages the broker lost (worker.ops.lost)."""
+    from celery import current_app
+
+    from worker.ops.lost import sweep
+    from worker.settings import get_settings
+
+    return sweep(current_app, grace_seconds=get_settings().lost_grace_seconds)
+
+
+TASKS: dict[str, Callable[..., Any]] = {
+    "fleet.drain_outbox": drain_outbox,
+    "fleet.recover_lost": recover_lost,
+}

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         ge=3,
         description="A worker silent this long is dead: the living requeue what it held.",
     )
+    lost_grace_seconds: float = Field(
+        default=120.0,
+        ge=5,
+        description="A waiting run untouched this long and held nowhere in Redis is lost.",
+    )
+    lost_check_seconds: float = Field(
+        default=60.0, gt=0, description="How often beat looks for runs the broker lost."
+    )
     max_redeliveries: int = Field(
         default=3, description="Executions lost to a dying worker before the run is dead."
     )

@@ -117,6 +117,7 @@ def record_published(
                 tool=sender,
                 queue=routing_key or queue_for(sender),
                 params=kwargs if isinstance(kwargs, dict) else None,
+                idempotency_key=headers.get("idempotency_key"),
                 agent_task_id=headers.get("agent_task_id"),
                 step_id=headers.get("step_id"),
             )

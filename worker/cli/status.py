@@ -44,6 +44,10 @@ def status(minutes: float, as_json: bool) -> None:
         if delayed["count"]:
             due = f" (next in {delayed['next_in']:g}s, last in {delayed['last_in']:g}s)"
         click.echo(f"Waiting for their time (retries, parks): {delayed['count']}{due}")
+    lost = report["broker_lost"]
+    if lost and any(lost.values()):
+        click.echo(f"Runs the broker lost: published again {lost['republished']}, "
+                   f"lost {lost['lost']} (see `fleet runs --status lost`)")  # fmt: skip
     circuits = report["circuits_open"]
     click.echo(f"Circuits open: {', '.join(f'{p} ({s})' for p, s in circuits.items()) or 'none'}")
     for source, error in report["unreadable"].items():

@@ -42,6 +42,7 @@ def bury(
     raw_message: str | None = None,
     attempt: int | None = None,
     started_at: datetime | str | None = None,
+    status: RunStatus = RunStatus.DEAD,
 ) -> int:
     """The run is dead: its row's final state plus a dead letter (returns the letter id);
     once both are committed, its completion event."""
@@ -52,24 +53,24 @@ def bury(
         stmt = pg_insert(RUNS).values(
             **ref_columns(ref),
             worker=ref.worker,
-            status=RunStatus.DEAD,
+            status=status,
             error=redact_json(error),
             attempts=int(attempted),
             finished_at=now(),
-            history=[entry("dead", **outcome)],
+            history=[entry(status.value, **outcome)],
         )
         row = (
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["id"],
                     set_={
-                        "status": RunStatus.DEAD,
+                        "status": status,
                         "error": stmt.excluded.error,
                         "attempts": RUNS.c.attempts + int(attempted),
                         "finished_at": now(),
                         "updated_at": now(),
                         "next_attempt_at": None,
-                        "history": with_entry("dead", **outcome),
+                        "history": with_entry(status.value, **outcome),
                     },
                 ).returning(*EVENT_COLUMNS)
             )
@@ -92,6 +93,23 @@ def bury(
         ).scalar_one()
     announce(row, redact_json(error))
     return letter_id
+
+
+def bury_lost(run: dict[str, Any], error: dict[str, Any]) -> int:
+    """A run whose message the broker lost and that cannot be sent again as stored:
+    ``lost``, with a dead letter to replay it from (returns the letter id)."""
+    ref = RunRef(
+        run_id=run["id"],
+        tool=run["tool"],
+        queue=run["queue"],
+        params=run["params"],
+        idempotency_key=run.get("requested_key"),
+        agent_task_id=run.get("agent_task_id"),
+        step_id=run.get("step_id"),
+    )
+    headers = {k: v for k, v in (("idempotency_key", ref.idempotency_key),
+               ("agent_task_id", ref.agent_task_id), ("step_id", ref.step_id)) if v}  # fmt: skip
+    return bury(ref, error, headers=headers, attempted=False, status=RunStatus.LOST)
 
 
 def bury_message(raw_message: str, error: dict[str, Any], *, queue: str | None) -> int:

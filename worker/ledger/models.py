@@ -23,6 +23,7 @@ class RunStatus(enum.StrEnum):
     PARKED = "parked"
     SUCCEEDED = "succeeded"
     DEAD = "dead"
+    LOST = "lost"  # the broker lost its message and it could not be sent again
 
 
 class LetterState(enum.StrEnum):
@@ -31,7 +32,7 @@ class LetterState(enum.StrEnum):
     DISCARDED = "discarded"
 
 
-FINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.DEAD})
+FINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.DEAD, RunStatus.LOST})
 
 
 class Base(DeclarativeBase):
@@ -53,7 +54,8 @@ class ToolRun(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     parks: Mapped[int] = mapped_column(Integer, server_default="0")
     redeliveries: Mapped[int] = mapped_column(Integer, server_default="0")
-    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))  # held: unique
+    requested_key: Mapped[str | None] = mapped_column(String(255))  # the call asked for
     duplicate_of: Mapped[str | None] = mapped_column(String(64))
     agent_task_id: Mapped[str | None] = mapped_column(String(255))
     step_id: Mapped[str | None] = mapped_column(String(255))

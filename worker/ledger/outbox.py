@@ -18,7 +18,7 @@ from typing import Any
 from worker.fleet_redis import fleet_redis
 from worker.ledger import letters, runs
 from worker.ledger.db import LedgerUnavailable
-from worker.ledger.runs import Holder, RunRef
+from worker.ledger.refs import Holder, RunRef
 from worker.redact import redact_json
 
 logger = logging.getLogger(__name__)

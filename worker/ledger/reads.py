@@ -6,12 +6,13 @@ has its own).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from worker.ledger.db import transaction
-from worker.ledger.models import DeadLetter, ToolRun
+from worker.ledger.models import DeadLetter, RunStatus, ToolRun
 
 RUNS = ToolRun.__table__
 LETTERS = DeadLetter.__table__
@@ -31,6 +32,21 @@ def get_run(run_id: str) -> dict[str, Any] | None:
         query = select(RUNS, _LETTER_ID).where(RUNS.c.id == run_id)
         row = conn.execute(query).mappings().first()
         return dict(row) if row else None
+
+
+def stale_waiting_runs(grace_seconds: float, limit: int) -> list[dict[str, Any]]:
+    """Runs waiting for the broker (queued, retrying, parked) untouched for
+    ``grace_seconds``, oldest first: the candidates of worker.ops.lost."""
+    since = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+    waiting = (RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.PARKED)
+    query = (
+        select(RUNS)
+        .where(RUNS.c.status.in_(waiting), RUNS.c.updated_at < since)
+        .order_by(RUNS.c.updated_at)
+        .limit(limit)
+    )
+    with transaction(atomic=False) as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def list_runs(

@@ -9,7 +9,6 @@ extra round trip: worker.ledger.history).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,52 +21,10 @@ from worker.ledger.announce import EVENT_COLUMNS, announce, announced
 from worker.ledger.db import LedgerUnavailable, transaction
 from worker.ledger.history import error_summary, with_entry
 from worker.ledger.models import RunStatus, ToolRun
+from worker.ledger.refs import Begun, Holder, RunRef
 from worker.redact import redact_json
 
 RUNS = ToolRun.__table__
-
-
-@dataclass(frozen=True)
-class RunRef:
-    """What identifies a run and what the caller said about it."""
-
-    run_id: str
-    tool: str
-    queue: str | None = None
-    worker: str | None = None
-    params: dict[str, Any] | None = None
-    idempotency_key: str | None = None
-    agent_task_id: str | None = None
-    step_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Holder:
-    """The run that already owns an idempotency key."""
-
-    run_id: str
-    status: str
-    result: dict[str, Any] | None
-    error: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Begun:
-    """The run's state as its execution starts."""
-
-    final_status: str | None  # set when the run had already ended
-    attempts: int
-    parks: int
-    redeliveries: int
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None  # the final error, or the last failed attempt's
-    holder: Holder | None = None
-
-    @property
-    def already_final(self) -> bool:
-        return self.final_status is not None
 
 
 def now() -> datetime:
@@ -95,6 +52,7 @@ def ref_columns(ref: RunRef) -> dict[str, Any]:
         "params": redact_json(ref.params),
         "agent_task_id": ref.agent_task_id,
         "step_id": ref.step_id,
+        "requested_key": ref.idempotency_key,
     }
 
 
@@ -118,10 +76,11 @@ def begin(ref: RunRef) -> Begun:
 # statuses); as text it is compiled once and costs a tenth of that.
 _BEGIN = text(
     """
-    INSERT INTO tool_runs AS r (id, tool, queue, params, agent_task_id, step_id, status,
-                                worker, started_at, updated_at, idempotency_key, duplicate_of)
-    VALUES (:id, :tool, :queue, :params, :agent_task_id, :step_id, 'running',
-            :worker, now(), now(), :idempotency_key, :duplicate_of)
+    INSERT INTO tool_runs AS r (id, tool, queue, params, agent_task_id, step_id, requested_key,
+                                status, worker, started_at, updated_at, idempotency_key,
+                                duplicate_of)
+    VALUES (:id, :tool, :queue, :params, :agent_task_id, :step_id, :requested_key,
+            'running', :worker, now(), now(), :idempotency_key, :duplicate_of)
     ON CONFLICT (id) DO UPDATE SET
         status = 'running',
         queue = coalesce(EXCLUDED.queue, r.queue),  -- where it runs (forwarded: not where sent)
@@ -129,11 +88,12 @@ _BEGIN = text(
         updated_at = now(),
         started_at = coalesce(r.started_at, now()),
         params = coalesce(r.params, EXCLUDED.params),
+        requested_key = coalesce(r.requested_key, EXCLUDED.requested_key),
         idempotency_key = EXCLUDED.idempotency_key,
         duplicate_of = EXCLUDED.duplicate_of,
         -- found `running`: the execution that set it never finished (its worker died)
         redeliveries = r.redeliveries + CASE WHEN r.status = 'running' THEN 1 ELSE 0 END
-    WHERE r.status NOT IN ('succeeded', 'dead')
+    WHERE r.status NOT IN ('succeeded', 'dead', 'lost')
     RETURNING attempts, parks, redeliveries, started_at, error
     """
 ).bindparams(bindparam("params", type_=JSONB))
@@ -261,6 +221,28 @@ def park(run_id: str, countdown: float, reason: str = "") -> None:
         next_attempt_at=now() + timedelta(seconds=countdown),
         history=with_entry("parked", wait=round(countdown, 3), reason=reason),
     )
+
+
+def mark_republished(run: dict[str, Any]) -> bool:
+    """Make a run whose message the broker lost ``queued`` again, unless it changed since
+    ``run`` was read (then someone else has it); True if this caller may publish it."""
+    with transaction(atomic=False) as conn:
+        row = conn.execute(
+            update(RUNS)
+            .where(
+                RUNS.c.id == run["id"],
+                RUNS.c.status == run["status"],
+                RUNS.c.updated_at == run["updated_at"],
+            )
+            .values(
+                status=RunStatus.QUEUED,
+                updated_at=now(),
+                next_attempt_at=None,
+                history=with_entry("republished", was=run["status"], reason="message lost"),
+            )
+            .returning(RUNS.c.id)
+        ).first()
+    return row is not None
 
 
 def copy_outcome(run_id: str, holder: Holder) -> None:

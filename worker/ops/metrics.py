@@ -41,6 +41,10 @@ COUNTERS = {
     "toolfleet_runs": ("Tool runs that ended, by tool and final status.", ["tool", "status"]),
     "toolfleet_attempts": ("Provider calls made (attempts), by tool.", ["tool"]),
     "toolfleet_parks": ("Waits that were not failures (rate limits, circuits), by tool.", ["tool"]),
+    "toolfleet_lost_runs": (
+        "Waiting runs whose messages the broker lost: republished, or lost (params masked).",
+        ["outcome"],
+    ),
 }
 HISTOGRAM_HELP = {
     "toolfleet_run_duration_seconds": "From a run's first start to its final outcome.",

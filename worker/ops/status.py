@@ -51,6 +51,7 @@ def fleet_status(app: Any, *, minutes: float, ping_timeout: float = 1.0) -> dict
         "dead_letters_waiting": read("postgres", lambda: stats.letters_by_state()["dead"], None),
         "outbox": read("redis", outbox.length, None),
         "delayed": read("redis", _delayed, None),
+        "broker_lost": read("redis", _broker_lost, None),
         "circuits_open": read("redis", _open_circuits, {}),
         "unreadable": unreadable,
     }
@@ -68,6 +69,17 @@ def _delayed() -> dict[str, Any]:
         if found[key] is not None:
             found[key] = round(found[key] - time.time(), 1)
     return {"count": found["count"], "next_in": found["next_due"], "last_in": found["last_due"]}
+
+
+def _broker_lost() -> dict[str, int]:
+    """Runs the broker lost so far (worker.ops.lost), by what was done about them."""
+    from worker.fleet_redis import fleet_redis
+    from worker.tools.telemetry import METRICS_KEY, field
+
+    outcomes = ("republished", "lost")
+    fields = [field("toolfleet_lost_runs_total", outcome) for outcome in outcomes]
+    counts = fleet_redis().hmget(METRICS_KEY, fields)
+    return {o: int(float(c or 0)) for o, c in zip(outcomes, counts, strict=True)}
 
 
 def _open_circuits() -> dict[str, str]:

@@ -125,7 +125,7 @@ class ToolTask(Task):
         except ValidationError as exc:
             self._bury(ref, bad_params(exc), headers, attempted=False)
         if begun.holder is not None:
-            if begun.holder.status in ("succeeded", "dead"):
+            if begun.holder.status in ledger.FINAL_STATUSES:
                 outbox.write("copy_outcome", run_id=ref.run_id, holder=begun.holder)
                 return _answer(begun.holder.result, begun.holder.error)
             reason = f"run {begun.holder.run_id} holds its idempotency key"

@@ -115,6 +115,12 @@ def parked(tool: str) -> None:
     _recorder.add(field("toolfleet_parks_total", tool))
 
 
+def broker_lost(outcome: str, runs: int) -> None:
+    """Runs whose messages the broker lost: ``republished`` or ``lost`` (worker.ops.lost)."""
+    if runs:
+        _recorder.add(field("toolfleet_lost_runs_total", outcome), runs)
+
+
 def flush() -> None:
     """Flush this process's counts now (at shutdown; tests)."""
     _recorder.flush()

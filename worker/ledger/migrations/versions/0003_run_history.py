@@ -1,4 +1,4 @@
-"""runs: tool_runs.history, what happened to a run, one entry per attempt or park
+"""runs: tool_runs.history (one entry per attempt or park) and requested_key
 
 Revision ID: 0003
 Revises: 0002
@@ -22,7 +22,12 @@ def upgrade() -> None:
         "tool_runs",
         sa.Column("history", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     )
+    # The idempotency key a call asked for, kept from the moment it is queued (the
+    # unique idempotency_key column holds it only once the run claims it): a run
+    # published again after the broker lost its message keeps its key.
+    op.add_column("tool_runs", sa.Column("requested_key", sa.String(length=255), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("tool_runs", "requested_key")
     op.drop_column("tool_runs", "history")

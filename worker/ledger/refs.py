@@ -1,0 +1,51 @@
+"""What identifies a run and what the ledger answers about it: plain values passed
+between the tool policy and the ledger (and kept in the outbox as JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """What identifies a run and what the caller said about it."""
+
+    run_id: str
+    tool: str
+    queue: str | None = None
+    worker: str | None = None
+    params: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    agent_task_id: str | None = None
+    step_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The run that already owns an idempotency key."""
+
+    run_id: str
+    status: str
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Begun:
+    """The run's state as its execution starts."""
+
+    final_status: str | None  # set when the run had already ended
+    attempts: int
+    parks: int
+    redeliveries: int
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None  # the final error, or the last failed attempt's
+    holder: Holder | None = None
+
+    @property
+    def already_final(self) -> bool:
+        return self.final_status is not None
