@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -63,3 +64,16 @@ def test_celery_call_from_the_command_line_runs_the_tool():
 
     assert row["status"] == "succeeded"
     assert row["result"] == {"message": "from celery call", "data": {}}
+
+
+@pytest.mark.usefixtures("fleet_worker")
+def test_a_countdown_from_another_celery_client_still_waits_and_runs_once(bare_app):
+    sent_at = time.monotonic()
+    sent = bare_app.send_task("fleet.echo", kwargs={"message": "later"}, countdown=3)
+
+    result = sent.get(timeout=30)
+
+    assert result == {"message": "later", "data": {}}
+    assert time.monotonic() - sent_at >= 3
+    row = wait_final(sent.id)
+    assert (row["status"], row["attempts"], row["redeliveries"]) == ("succeeded", 1, 0)
