@@ -69,7 +69,15 @@ def create_app() -> Celery:
         broker_connection_retry_on_startup=True,
         result_backend=settings.effective_result_backend,
         result_backend_transport_options={
-            "visibility_timeout": settings.visibility_timeout_seconds
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            # Celery's default keeps a caller retrying for ~20 s before it says the
+            # backend is down; an agent (and `fleet call`) wants to know in seconds.
+            "retry_policy": {
+                "max_retries": 3,
+                "interval_start": 0,
+                "interval_step": 0.5,
+                "interval_max": 1,
+            },
         },
         result_expires=settings.result_expires_seconds,
         task_serializer="json",

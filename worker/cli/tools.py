@@ -77,7 +77,7 @@ def call(
 ) -> None:
     """Call TOOL with PARAMS (a JSON object). Prints the run id, or the result with --wait."""
     from worker.errors import ToolError
-    from worker.front.client import FleetClient, UnknownTool
+    from worker.front.client import BrokerUnavailable, FleetClient, UnknownTool
 
     try:
         parsed = json.loads(params)
@@ -91,7 +91,7 @@ def call(
             agent_task_id=agent_task_id,
             step_id=step_id,
         )
-    except (UnknownTool, ToolError) as exc:
+    except (UnknownTool, ToolError, BrokerUnavailable) as exc:
         fail(str(exc))
     if not wait:
         click.echo(handle.id)

@@ -22,10 +22,20 @@ from typing import Any
 
 from celery import Celery
 from celery.result import AsyncResult
+from kombu.exceptions import OperationalError
+from kombu.utils.url import maybe_sanitize_url
 from pydantic import ValidationError
 
 from worker.errors import BadParams, bad_params
 from worker.tools.catalog import ToolSpec, catalog, resolve
+
+# A caller waiting on a publish wants an answer in seconds, not Celery's default
+# of retrying for as long as the broker takes to come back.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
+
+
+class BrokerUnavailable(ConnectionError):
+    """The call could not be published: nothing was sent, nothing recorded."""
 
 
 class UnknownTool(LookupError):
@@ -117,7 +127,20 @@ class FleetClient:
             }.items()
             if v is not None
         }
-        result = self.app.send_task(tool, kwargs=params, headers=headers, task_id=task_id)
+        try:
+            result = self.app.send_task(
+                tool,
+                kwargs=params,
+                headers=headers,
+                task_id=task_id,
+                retry=True,
+                retry_policy=PUBLISH_RETRY,
+            )
+        except (OperationalError, OSError, RuntimeError) as exc:
+            # RuntimeError: the result backend (the same Redis) gave up reconnecting.
+            where = maybe_sanitize_url(self.app.conf.broker_url or "")
+            reason = exc.__cause__ or exc  # what Redis said, not Celery's wrapper
+            raise BrokerUnavailable(f"cannot reach the broker {where}: {reason}") from None
         call = ToolCall(id=result.id, tool=tool, async_result=result)
         return call.get(timeout=timeout) if wait else call
 
