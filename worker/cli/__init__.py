@@ -10,14 +10,15 @@ group; each imports what it needs when it runs, so ``fleet --help`` is quick:
 - ``runs``: ``runs``, ``dlq``;
 - ``status``: ``status`` (the fleet on one screen), ``run`` (one run);
 - ``limits``: the rate governor's state;
-- ``syncs``: the configured syncs, running one, their items.
+- ``syncs``: the configured syncs, running one, their items;
+- ``mcp``: the fleet as an MCP server (stdio or Streamable HTTP).
 """
 
 from __future__ import annotations
 
 import click
 
-from worker.cli import limits, processes, runs, status, syncs, tools, up
+from worker.cli import limits, mcp, processes, runs, status, syncs, tools, up
 
 
 class FleetGroup(click.Group):
@@ -56,5 +57,6 @@ for command in (
     runs.dlq,
     limits.limits,
     syncs.syncs,
+    mcp.mcp,
 ):
     main.add_command(command)
