@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet"
+MIN_TOKEN_CHARS = 16
 
 
 def _env(name: str) -> AliasChoices:
@@ -151,6 +152,19 @@ class Settings(BaseSettings):
         default=None, description="user:password; without it the API is open on loopback only."
     )
 
+    # --- MCP server (`fleet mcp`) ---------------------------------------------
+    mcp_port: int = Field(default=8808, description="`fleet mcp --http`'s port.")
+    mcp_address: str = Field(
+        default="127.0.0.1",
+        description="`fleet mcp --http`'s address; beyond loopback needs a token.",
+    )
+    mcp_token: SecretStr | None = Field(
+        default=None, description="Bearer token every Streamable HTTP request must carry."
+    )
+    mcp_wait_seconds: float = Field(
+        default=30.0, ge=0, description="How long tools/call waits before answering with a run id."
+    )
+
     # --- HTTP tools --------------------------------------------------------
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     http_max_response_bytes: int = 262_144
@@ -193,6 +207,15 @@ class Settings(BaseSettings):
             return [host.strip().lower() for host in value.split(",") if host.strip()]
         return value
 
+    @field_validator("mcp_token")
+    @classmethod
+    def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # set but empty: no token
+        if len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"FLEET_MCP_TOKEN: use at least {MIN_TOKEN_CHARS} characters")
+        return value
+
     @field_validator("rate_limits", mode="before")
     @classmethod
     def _limits_as_lists(cls, value: object) -> object:
@@ -222,8 +245,7 @@ class Settings(BaseSettings):
         secrets = [self.github_token, self.slack_bot_token, self.jira_api_token]
         secrets.extend(self.webhook_secrets.values())
         secrets.extend(credential.value for credential in self.http_credentials.values())
-        if self.flower_basic_auth is not None:
-            secrets.append(self.flower_basic_auth)
+        secrets.extend([self.flower_basic_auth, self.mcp_token])
         values = {s.get_secret_value() for s in secrets if s is not None}
         # Very short values would redact ordinary words; nobody uses them as secrets.
         return sorted((v for v in values if len(v) >= 6), key=len, reverse=True)

@@ -12,14 +12,15 @@ group; each imports what it needs when it runs, so ``fleet --help`` is quick:
 - ``doctor``: can the fleet work, and as whom;
 - ``events``: the completion events;
 - ``limits``: the rate governor's state;
-- ``syncs``: the configured syncs, running one, their items.
+- ``syncs``: the configured syncs, running one, their items;
+- ``mcp``: the fleet as an MCP server (stdio or Streamable HTTP).
 """
 
 from __future__ import annotations
 
 import click
 
-from worker.cli import doctor, events, limits, processes, runs, status, syncs, tools, up
+from worker.cli import doctor, events, limits, mcp, processes, runs, status, syncs, tools, up
 
 
 class FleetGroup(click.Group):
@@ -60,5 +61,6 @@ for command in (
     events.events,
     limits.limits,
     syncs.syncs,
+    mcp.mcp,
 ):
     main.add_command(command)

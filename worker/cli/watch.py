@@ -28,6 +28,7 @@ def follow(handle: Any, queue: str, timeout: float) -> None:
     from celery.exceptions import TimeoutError as CeleryTimeout
 
     from worker.errors import ToolError
+    from worker.front.follow import news
 
     deadline = time.monotonic() + timeout
     started, pinged = time.monotonic(), False
@@ -46,7 +47,7 @@ def follow(handle: Any, queue: str, timeout: float) -> None:
             else:
                 echo_json({"id": handle.id, "result": result})
                 return
-            status, told = _tell_change(handle.id, status, told)
+            status, told = news(handle.id, status, told, _tell)
             waited = time.monotonic() - started
             if not pinged and status in ("", "queued") and waited > PING_AFTER_SECONDS:
                 pinged = True
@@ -60,29 +61,8 @@ def follow(handle: Any, queue: str, timeout: float) -> None:
         handle.release()
 
 
-def _tell_change(run_id: str, status: str, told: str) -> tuple[str, str]:
-    """Print the run's state if it changed since ``told``; returns (status, state) now."""
-    from worker import ledger
-
-    try:
-        row = ledger.get_run(run_id)
-    except ledger.LedgerUnavailable:
-        return status, told  # the ledger is away: the result can still arrive
-    if row is None:
-        return status, told
-    status, line = row["status"], row["status"]
-    last = (row["history"] or [{}])[-1]
-    if status == "running" and row["worker"]:
-        line = f"running on {row['worker']} (attempt {row['attempts'] + 1})"
-    elif status == "parked" and last.get("event") == "parked":
-        line = f"parked {last['wait']:g}s: {last.get('reason') or 'waiting'}"
-    elif status == "retrying" and row["error"]:
-        error = row["error"]
-        line = f"retrying after {error.get('type')}: {error.get('message')}"
-    state = f"{line} #{row['attempts']}/{row['parks']}"  # a second park is a change too
-    if state != told:
-        click.echo(f"… {line}", err=True)
-    return status, state
+def _tell(line: str) -> None:
+    click.echo(f"… {line}", err=True)
 
 
 def _warn_if_unconsumed(queue: str) -> None:

@@ -43,3 +43,18 @@ def with_entry(event: str, **fields: Any) -> ColumnElement[Any]:
 def error_summary(error: dict[str, Any]) -> dict[str, Any]:
     """What a history entry keeps of an error (the full one is in ``error``)."""
     return {k: error[k] for k in ("type", "message", "status", "retry_after") if k in error}
+
+
+def describe(row: dict[str, Any]) -> tuple[str, str]:
+    """A run row's state in words, as a waiting caller is told it (``running on W
+    (attempt 2)``, ``parked 2s: <reason>``, ``retrying after Unavailable: ...``), and a
+    key that changes whenever there is news (a second park or retry is news too)."""
+    line = row["status"]
+    last = (row["history"] or [{}])[-1]
+    if line == "running" and row["worker"]:
+        line = f"running on {row['worker']} (attempt {row['attempts'] + 1})"
+    elif line == "parked" and last.get("event") == "parked":
+        line = f"parked {last['wait']:g}s: {last.get('reason') or 'waiting'}"
+    elif line == "retrying" and row["error"]:
+        line = f"retrying after {row['error'].get('type')}: {row['error'].get('message')}"
+    return line, f"{line} #{row['attempts']}/{row['parks']}"

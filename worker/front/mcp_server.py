@@ -1,0 +1,217 @@
+"""The MCP server onto the fleet (``fleet mcp``): the catalog as MCP tools, each call
+going through the same client validation, broker, policy and ledger as every other door.
+
+Built on the official ``mcp`` SDK's low-level :class:`mcp.server.lowlevel.Server`, not
+its ``MCPServer`` (FastMCP): FastMCP derives a tool's schema from a Python function's
+signature and wraps what it returns, while the fleet's tools are data — the catalog
+already holds each one's JSON schema and annotations — and a call's answer must be shaped
+exactly (``structuredContent``, ``isError``, a run id in ``_meta``). The low-level
+handlers list the catalog as it is and answer ``tools/call`` with those results.
+
+- **Names.** Clients refuse dots in tool names, so tools are listed by their safe name
+  (``github__list_issues``; ``title`` keeps ``github.list_issues``); calls accept both.
+- **Errors.** An unknown tool, invalid params (the client's one validation path) and a
+  run that failed (its classified ``ToolError``) answer ``isError: true`` with the
+  taxonomy type and message, never a protocol error: the model can read and correct it.
+- **Long calls.** A call is waited on for up to ``FLEET_MCP_WAIT_SECONDS``; one still
+  going is answered ``{"run_id", "status", "hint"}`` and the run goes on. The server's
+  own tool ``fleet.get_run`` (``fleet__get_run``) reads its outcome from the ledger. The
+  2025-11-25 spec's experimental tasks utility would do the same job, but this SDK does
+  not implement it (its method tables leave ``tasks/*`` out, and the 2026-07-28 revision
+  dropped it) and few clients speak it; a tool works with every client.
+- **Progress.** With a progress token (recorded as the run's ``agent_task_id``; else
+  ``mcp:<request id>``), each change of the run's ledger state is a progress
+  notification: queued → running → parked / retrying, with the reason.
+- **Transports.** stdio, and Streamable HTTP (uvicorn) behind the SDK's bearer-token
+  middleware when ``FLEET_MCP_TOKEN`` is set; the CLI refuses to listen beyond loopback
+  without one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import threading
+from functools import partial
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+import mcp_types as types
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+
+from worker.front.client import FleetClient
+from worker.front.mcp_calls import GetRun, Outcome, RunView, call_and_wait, get_run
+from worker.tools.catalog import SAFE_SEPARATOR, catalog
+
+SERVER_NAME = "toolfleet"
+GET_RUN = "fleet.get_run"
+RUN_ID_META = "toolfleet/run_id"  # in every answer's _meta that concerns a run
+INSTRUCTIONS = (
+    "Integration tools (GitHub, Slack, Jira, HTTP, webhooks) run by a worker fleet with "
+    "retries and rate limits. A call that takes long answers with a run_id: pass it to "
+    "fleet__get_run later for the outcome."
+)
+
+
+def _safe(name: str) -> str:
+    return name.replace(".", SAFE_SEPARATOR)
+
+
+def tool_listing() -> list[types.Tool]:
+    """``tools/list``: every catalog tool by its safe name, then ``fleet.get_run``."""
+    specs = sorted(catalog().values(), key=lambda spec: spec.name)
+    if any(spec.name == GET_RUN for spec in specs):
+        raise RuntimeError(f"a catalog tool is named {GET_RUN}, which the MCP server serves")
+    # No outputSchema for catalog tools: they declare no result model, and a call that
+    # outlives the wait answers {"run_id", "status", "hint"} instead of the result.
+    listed = [
+        types.Tool.model_validate({**spec.as_mcp(), "name": spec.safe_name, "title": spec.name})
+        for spec in specs
+    ]
+    listed.append(
+        types.Tool(
+            name=_safe(GET_RUN),
+            title=GET_RUN,
+            description="Where a run stands (status, attempts, parks) and, once final, its "
+            "result or error and dead letter: for run ids that tools/call answered with.",
+            input_schema=GetRun.model_json_schema(),
+            output_schema=RunView.model_json_schema(),
+            annotations=types.ToolAnnotations(
+                read_only_hint=True,
+                destructive_hint=False,
+                idempotent_hint=True,
+                open_world_hint=False,  # the fleet's own ledger, no provider
+            ),
+        )
+    )
+    return listed
+
+
+def build_server(client: FleetClient, wait_seconds: float) -> Server[Any]:
+    """The low-level server: the listing is made once (the catalog does not change)."""
+    listing = types.ListToolsResult(tools=tool_listing())
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return listing
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        if params.name in (GET_RUN, _safe(GET_RUN)):
+            outcome = await anyio.to_thread.run_sync(get_run, params.arguments)
+        else:
+            outcome = await _call(ctx, client, params, wait_seconds)
+        return _as_result(outcome)
+
+    return Server(
+        SERVER_NAME,
+        version=_version(),
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+async def _call(
+    ctx: ServerRequestContext[Any],
+    client: FleetClient,
+    params: types.CallToolRequestParams,
+    wait_seconds: float,
+) -> Outcome:
+    """Publish and wait in a worker thread (Celery is synchronous), telling progress back."""
+    progress_token = (ctx.meta or {}).get("progress_token")
+    stop = threading.Event()
+    sent = 0
+
+    def tell(line: str) -> None:
+        nonlocal sent
+        if progress_token is None or stop.is_set():  # none: the client wants no progress
+            return
+        sent += 1
+        # Progress is a courtesy: a client gone away must not fail the call.
+        with contextlib.suppress(Exception):
+            anyio.from_thread.run(ctx.session.report_progress, sent, None, line)
+
+    wait = partial(
+        call_and_wait,
+        client,
+        params.name,
+        params.arguments,
+        agent_task_id=f"mcp:{ctx.request_id}" if progress_token is None else str(progress_token),
+        wait_seconds=wait_seconds,
+        tell=tell,
+        stop=stop,
+    )
+    try:
+        # A cancelled request does not wait for the thread: ``stop`` ends its wait soon.
+        return await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
+    finally:
+        stop.set()
+
+
+def _as_result(outcome: Outcome) -> types.CallToolResult:
+    """The answer as MCP has it: JSON text for the model, structured content for programs."""
+    text = outcome.text or json.dumps(outcome.structured, default=str)
+    return types.CallToolResult(
+        content=[types.TextContent(text=text)],
+        structured_content=outcome.structured,
+        is_error=outcome.is_error,
+        meta={RUN_ID_META: outcome.run_id} if outcome.run_id else None,
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("toolfleet")
+    except PackageNotFoundError:
+        return ""
+
+
+def serve_stdio(server: Server[Any]) -> None:
+    """Serve one client over stdin/stdout (the SDK diverts stray prints off stdout)."""
+    from mcp.server.stdio import stdio_server
+
+    async def main() -> None:
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+
+    anyio.run(main)
+
+
+class StaticToken:
+    """The SDK's ``TokenVerifier`` for one shared bearer token (``FLEET_MCP_TOKEN``)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if hmac.compare_digest(token.encode(), self._token):  # constant time
+            return AccessToken(token=token, client_id="fleet-mcp", scopes=[])
+        return None
+
+
+def serve_http(server: Server[Any], address: str, port: int, token: str | None) -> None:
+    """Serve Streamable HTTP at ``/mcp``; every request needs ``token`` when one is given."""
+    import uvicorn
+
+    auth: dict[str, Any] = {}
+    if token is not None:
+        host = f"[{address}]" if ":" in address else address
+        # The SDK's bearer middleware wants AuthSettings; with no OAuth provider and no
+        # resource metadata, the issuer URL is never served or checked.
+        auth = {
+            "auth": AuthSettings(issuer_url=f"http://{host}:{port}", resource_server_url=None),
+            "token_verifier": StaticToken(token),
+        }
+    app = server.streamable_http_app(host=address, **auth)
+    uvicorn.run(app, host=address, port=port, log_level="warning")
