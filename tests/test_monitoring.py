@@ -57,6 +57,7 @@ METRICS: dict[str, Metric] = {
     "toolfleet_runs_total": _metric("counter", "tool", "status"),
     "toolfleet_attempts_total": _metric("counter", "tool"),
     "toolfleet_parks_total": _metric("counter", "tool"),
+    "toolfleet_lost_runs_total": _metric("counter", "outcome"),
     "toolfleet_run_duration_seconds": _metric("histogram", "tool"),
     "toolfleet_provider_call_duration_seconds": _metric("histogram", "tool"),
 }

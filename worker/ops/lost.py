@@ -20,17 +20,34 @@ recovery, run every minute, not per call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
+SWEEP_LOCK = "fleet:lost:sweeping"
+SWEEP_LOCK_SECONDS = 300
 
 
 def sweep(app: Any, *, grace_seconds: float, limit: int = 1000) -> dict[str, int]:
     """Publish again (or bury as lost) every stale waiting run the broker no longer
-    holds; returns ``{"checked", "republished", "lost"}``."""
+    holds; returns ``{"checked", "republished", "lost"}``. One sweep at a time across
+    the fleet (a lock in Redis): a slow sweep overlapping the next would bury twice."""
+    from worker.fleet_redis import fleet_redis
+
+    lock = fleet_redis().lock(SWEEP_LOCK, timeout=SWEEP_LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
+        return {"checked": 0, "republished": 0, "lost": 0}
+    try:
+        return _sweep(app, grace_seconds, limit)
+    finally:
+        with contextlib.suppress(Exception):  # expired meanwhile: nothing to release
+            lock.release()
+
+
+def _sweep(app: Any, grace_seconds: float, limit: int) -> dict[str, int]:
     from worker import ledger
     from worker.errors import Fatal
     from worker.redact import masked_fields
