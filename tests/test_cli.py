@@ -46,7 +46,8 @@ def test_tools_export_as_mcp_and_openai_functions():
     _, openai = fleet("tools", "--json", "--format", "openai")
 
     mcp_tools = json.loads(mcp)["tools"]
-    assert {t["name"] for t in mcp_tools} >= {"http.request", "webhook.send"}
+    assert {t["name"] for t in mcp_tools} >= {"http__request", "webhook__send"}
+    assert {t["title"] for t in mcp_tools} >= {"http.request", "webhook.send"}
     assert all("inputSchema" in t and "annotations" in t for t in mcp_tools)
     names = [f["function"]["name"] for f in json.loads(openai)]
     assert "http__request" in names

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -41,6 +42,7 @@ PORT_SETTINGS = {
     "simulator": "FLEET_SIMULATOR_PORT",
     "flower": "FLEET_FLOWER_PORT",
     "metrics": "FLEET_METRICS_PORT",
+    "mcp": "FLEET_MCP_PORT",
 }
 
 
@@ -118,6 +120,7 @@ def running_fleet(tmp_path: Path, *args: str) -> Iterator[Fleet]:
         wait_for(ready, 60, what="a ready worker per queue")
         wait_for(lambda: _answers(fleet.url("flower", "/healthcheck")), 30, what="Flower")
         wait_for(lambda: _answers(fleet.url("metrics", "/metrics")), 30, what="the exporter")
+        wait_for(lambda: _answers(fleet.url("mcp", "/events")), 30, what="the MCP server")
         SimulatorClient(fleet.url("simulator")).wait_ready(30)
         yield fleet
     finally:
@@ -168,6 +171,17 @@ def test_fleet_up_serves_calls_metrics_and_simulated_providers_then_stops_cleanl
         assert sent["status"] == "succeeded", sent["error"]
         (delivery,) = server.requests_to("/hook")
         assert delivery.headers["X-Signature-256"].startswith("sha256=")
+        # Each kind of agent, as the README shows it: Python, broker only, HTTP, MCP.
+        for name, expected in README_EXAMPLES.items():
+            lang, code = readme_example(fleet, name)
+            ran = subprocess.run(
+                [sys.executable, "-c", code] if lang == "python" else
+                ["bash", "-euo", "pipefail", "-c", code],
+                env={**os.environ, "FLEET_BROKER_URL": BROKER}, capture_output=True,
+                text=True, timeout=120,
+            )  # fmt: skip
+            assert ran.returncode == 0, f"README example {name}:\n{ran.stderr[-3000:]}"
+            assert re.search(expected, ran.stdout, re.M), f"{name} printed:\n{ran.stdout}"
         synced = wait_final(_send(fleet, "sync.github.issues", {"sync": "demo-github-issues"}))
         assert synced["status"] == "succeeded", synced["error"]
         assert synced["result"]["inserted"] > 0
@@ -202,7 +216,7 @@ def test_ctrl_c_stops_the_workers_first_so_a_call_in_flight_still_succeeds(ledge
     stops = [line.split("| SIGTERM to ")[1] for line in fleet.lines if "| SIGTERM to " in line]
     assert stops == [
         f"{', '.join(f'worker-{q}' for q in QUEUES)}; waiting up to 30s\n",
-        "simulator, beat, flower, metrics; waiting up to 30s\n",
+        "simulator, beat, flower, metrics, mcp; waiting up to 30s\n",
     ]
     assert fleet.leftovers() == []
 
@@ -223,6 +237,7 @@ def test_a_busy_port_is_named_with_its_setting_and_nothing_starts(tmp_path, busy
         "simulator": "the provider simulator",
         "flower": "Flower",
         "metrics": "the metrics exporter",
+        "mcp": "the MCP server",
     }
     fleet.reader.join(10)
     assert code == 1
@@ -257,6 +272,29 @@ def test_an_address_that_is_not_this_machines_names_both_settings():
         f"Flower cannot listen on 192.0.2.1:{port} (Cannot assign requested address): "
         "check FLEET_FLOWER_ADDRESS and FLEET_FLOWER_PORT"
     ]
+
+
+# The README's examples (each under an <!-- example: NAME --> line) and what each prints.
+README_EXAMPLES = {
+    "python-client": r"^\d+ open issues; created issue \d+$",
+    "broker-only": r"\d+ open issues\nintegrations\.github\.list_issues_succeeded ",
+    "http": r"^\d+\nintegrations\.github\.list_issues_succeeded$",
+    "mcp": r"^\d+ tools; \d+ open issues$",
+}
+EXAMPLE = re.compile(r"<!-- example: ([\w-]+) -->\n```(\w+)\n(.*?)```", re.S)
+
+
+def readme_example(fleet: Fleet, name: str) -> tuple[str, str]:
+    """The README's example ``name`` (language, code), pointed at this fleet's ports."""
+    found = {m[1]: (m[2], m[3]) for m in EXAMPLE.finditer((REPO / "README.md").read_text())}
+    lang, code = found[name]
+    for default, here in (
+        ("127.0.0.1:5555", f"127.0.0.1:{fleet.ports['flower']}"),
+        ("127.0.0.1:8808", f"127.0.0.1:{fleet.ports['mcp']}"),
+        ("redis://127.0.0.1:6379/0", BROKER),
+    ):
+        code = code.replace(default, here)
+    return lang, code
 
 
 def _send(fleet: Fleet, task: str, kwargs: dict[str, object]) -> str:

@@ -143,7 +143,7 @@ def test_tools_format_mcp_prints_that_format_without_json():
     shown = fleet("tools", "--format", "mcp")
 
     assert shown.exit_code == 0
-    assert {t["name"] for t in json.loads(shown.stdout)["tools"]} >= {"http.request"}
+    assert {t["name"] for t in json.loads(shown.stdout)["tools"]} >= {"http__request"}
 
 
 @pytest.mark.usefixtures("fleet_worker")

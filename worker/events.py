@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -116,6 +117,37 @@ def iterate(
     for event in entries:
         if _matches(event, agent_task_id, tool):
             yield event
+
+
+def page(
+    *,
+    after: str = "0",
+    wait_seconds: float = 0.0,
+    agent_task_id: str | None = None,
+    tool: str | None = None,
+    limit: int = 100,
+) -> tuple[list[dict[str, Any]], str]:
+    """One page of matching events after stream id ``after``, waiting up to
+    ``wait_seconds`` for the first (a long poll), and the cursor to ask from next
+    (past what was read, matching or not: a filtered reader does not read it again)."""
+    client = new_client(socket_timeout=wait_seconds + 5)
+    deadline = time.monotonic() + wait_seconds
+    if after == "$":  # "from now": a concrete id, so the next page misses nothing
+        newest = client.xrevrange(STREAM_KEY, count=1)
+        after = _decoded(*newest[0])["id"] if newest else "0-0"
+    cursor, found = after, []
+    while not found:
+        left_ms = int(max(0.0, deadline - time.monotonic()) * 1000)
+        batches = client.xread({STREAM_KEY: cursor}, limit, left_ms or None)
+        entries = batches[0][1] if batches else []
+        for entry_id, fields in entries:
+            event = _decoded(entry_id, fields)
+            cursor = event["id"]
+            if _matches(event, agent_task_id, tool):
+                found.append(event)
+        if not entries and (left_ms == 0 or time.monotonic() >= deadline):
+            break
+    return found, cursor
 
 
 def _read(client: Any, after: str, block: int | None) -> Iterator[dict[str, Any]]:

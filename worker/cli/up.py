@@ -1,12 +1,13 @@
-"""`fleet up`: migrate, then a worker per queue, beat, Flower, the metrics exporter
-(and the provider simulator for providers without credentials) in the foreground
-until Ctrl-C.
+"""`fleet up`: migrate, then a worker per queue, beat, Flower, the metrics exporter,
+the MCP server over HTTP (with ``/events``), and the provider simulator for
+providers without credentials, in the foreground until Ctrl-C.
 
 Before anything starts, every port the fleet is about to listen on is tried:
 one that is taken is reported in a line naming the setting that moves it
 (rather than as a child's traceback), and nothing is started. Ctrl-C stops
 the workers first (a warm shutdown: running calls finish, against a simulator
-that is still up), then beat, Flower, the exporter and the simulator.
+that is still up), then beat, Flower, the exporter, the MCP server and the
+simulator.
 """
 
 from __future__ import annotations
@@ -57,10 +58,13 @@ class Listener:
 @click.option("--no-flower", is_flag=True, help="Do not start Flower.")
 @click.option("--no-beat", is_flag=True, help="Do not start beat.")
 @click.option("--no-metrics", is_flag=True, help="Do not start the metrics exporter.")
+@click.option("--no-mcp", is_flag=True, help="Do not start the MCP server (HTTP).")
 @click.option("-c", "--concurrency", type=int, default=None, help="Threads per queue worker.")
-def up(no_flower: bool, no_beat: bool, no_metrics: bool, concurrency: int | None) -> None:
-    """Migrate, then run a worker per queue, beat, Flower and the metrics exporter until
-    Ctrl-C (which stops the workers first: running calls finish)."""
+def up(
+    no_flower: bool, no_beat: bool, no_metrics: bool, no_mcp: bool, concurrency: int | None
+) -> None:
+    """Migrate, then run a worker per queue, beat, Flower, the metrics exporter and the MCP
+    server (HTTP) until Ctrl-C (which stops the workers first: running calls finish)."""
     from worker.cli.supervisor import ProcessSpec, Supervisor
 
     ctx = click.get_current_context()
@@ -83,7 +87,16 @@ def up(no_flower: bool, no_beat: bool, no_metrics: bool, concurrency: int | None
         "FLEET_METRICS_PORT",
         "FLEET_METRICS_ADDRESS",
     )
-    wanted = [(sim, bool(simulated)), (flower, not no_flower), (metrics, not no_metrics)]
+    mcp = Listener(
+        "the MCP server", settings.mcp_address, settings.mcp_port, "FLEET_MCP_PORT",
+        "FLEET_MCP_ADDRESS",
+    )  # fmt: skip
+    wanted = [
+        (sim, bool(simulated)),
+        (flower, not no_flower),
+        (metrics, not no_metrics),
+        (mcp, not no_mcp),
+    ]
     problems = port_problems([listener for listener, on in wanted if on])
     for problem in problems:
         click.echo(f"Error: {problem}", err=True)
@@ -127,6 +140,10 @@ def up(no_flower: bool, no_beat: bool, no_metrics: bool, concurrency: int | None
     if not no_metrics:
         specs.append(ProcessSpec("metrics", [*FLEET, "metrics"], stop_stage=SERVICES_STAGE))
         click.echo(f"Metrics: http://{metrics.address}:{metrics.port}/metrics")
+    if not no_mcp:
+        specs.append(ProcessSpec("mcp", [*FLEET, "mcp", "--http"], stop_stage=SERVICES_STAGE))
+        base = f"http://{mcp.address}:{mcp.port}"
+        click.echo(f"MCP: {base}/mcp · completion events: {base}/events")
     sys.exit(Supervisor(specs).run())
 
 

@@ -70,10 +70,7 @@ def tool_listing() -> list[types.Tool]:
         raise RuntimeError(f"a catalog tool is named {GET_RUN}, which the MCP server serves")
     # No outputSchema for catalog tools: they declare no result model, and a call that
     # outlives the wait answers {"run_id", "status", "hint"} instead of the result.
-    listed = [
-        types.Tool.model_validate({**spec.as_mcp(), "name": spec.safe_name, "title": spec.name})
-        for spec in specs
-    ]
+    listed = [types.Tool.model_validate(spec.as_mcp()) for spec in specs]
     listed.append(
         types.Tool(
             name=_safe(GET_RUN),
@@ -201,7 +198,8 @@ class StaticToken:
 
 
 def serve_http(server: Server[Any], address: str, port: int, token: str | None) -> None:
-    """Serve Streamable HTTP at ``/mcp``; every request needs ``token`` when one is given."""
+    """Serve Streamable HTTP at ``/mcp`` and completion events at ``/events``
+    (worker.front.http_events); every request needs ``token`` when one is given."""
     import uvicorn
 
     auth: dict[str, Any] = {}
@@ -213,5 +211,8 @@ def serve_http(server: Server[Any], address: str, port: int, token: str | None) 
             "auth": AuthSettings(issuer_url=f"http://{host}:{port}", resource_server_url=None),
             "token_verifier": StaticToken(token),
         }
+    from worker.front.http_events import events_route
+
     app = server.streamable_http_app(host=address, **auth)
+    app.router.routes.append(events_route(token))  # completion events, for HTTP-only agents
     uvicorn.run(app, host=address, port=port, log_level="warning")

@@ -103,8 +103,11 @@ class ToolSpec:
         }
 
     def as_mcp(self) -> dict[str, Any]:
+        """As MCP's ``tools/list`` entry: the safe name (clients refuse dots), the
+        catalog's name as the title (what ``fleet mcp`` serves)."""
         return {
-            "name": self.name,
+            "name": self.safe_name,
+            "title": self.name,
             "description": self.description,
             "inputSchema": self.params_schema(),
             "annotations": self.annotations(),
