@@ -279,7 +279,7 @@ README_EXAMPLES = {
     "python-client": r"^\d+ open issues; created issue \d+$",
     "broker-only": r"\d+ open issues\nintegrations\.github\.list_issues_succeeded ",
     "http": r"^\d+\nintegrations\.github\.list_issues_succeeded$",
-    "mcp": r"^\d+ tools; \d+ open issues$",
+    "mcp": r"^\d+ tools; \d+ open issues; integrations\.github\.list_issues_succeeded$",
 }
 EXAMPLE = re.compile(r"<!-- example: ([\w-]+) -->\n```(\w+)\n(.*?)```", re.S)
 

@@ -138,6 +138,42 @@ def run_view(run_id: str) -> RunView | None:
     )
 
 
+class EventsPage(BaseModel):
+    """Which completion events to read (worker.events): a long poll."""
+
+    model_config = ConfigDict(extra="forbid")
+    after: str = Field(
+        default="0", max_length=64, description='"0": all kept; "$": new; or the previous "next"'
+    )
+    agent_task_id: str | None = Field(default=None, max_length=255)
+    tool: str | None = Field(default=None, max_length=128)
+    wait: float = Field(default=0, ge=0, le=30, description="seconds to wait for a first event")
+
+
+class Events(BaseModel):
+    """A page of completion events and where the next page starts."""
+
+    events: list[dict[str, Any]]
+    next: str = Field(description="pass as `after` to read on")
+
+
+def events_page(arguments: dict[str, Any] | None) -> Outcome:
+    """``fleet.events``: completion events (each run's end), filtered, as a long poll."""
+    from worker.events import page
+
+    try:
+        asked = EventsPage.model_validate(arguments or {})
+    except ValidationError as exc:
+        return _tool_failure(bad_params(exc, prefix="fleet.events: "))
+    found, cursor = page(
+        after=asked.after,
+        wait_seconds=asked.wait,
+        agent_task_id=asked.agent_task_id,
+        tool=asked.tool,
+    )
+    return Outcome(Events(events=found, next=cursor).model_dump(mode="json"))
+
+
 def get_run(arguments: dict[str, Any] | None) -> Outcome:
     """``fleet.get_run``: the run's :class:`RunView`, or an error naming what is wrong."""
     try:

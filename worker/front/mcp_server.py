@@ -46,16 +46,28 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
 from worker.front.client import FleetClient
-from worker.front.mcp_calls import GetRun, Outcome, RunView, call_and_wait, get_run
+from worker.front.mcp_calls import (
+    Events,
+    EventsPage,
+    GetRun,
+    Outcome,
+    RunView,
+    call_and_wait,
+    events_page,
+    get_run,
+)
 from worker.tools.catalog import SAFE_SEPARATOR, catalog
 
 SERVER_NAME = "toolfleet"
 GET_RUN = "fleet.get_run"
+EVENTS = "fleet.events"
+# Tools the server answers itself (not runs on the fleet): by catalog-style name.
+OWN_TOOLS = {GET_RUN: get_run, EVENTS: events_page}
 RUN_ID_META = "toolfleet/run_id"  # in every answer's _meta that concerns a run
 INSTRUCTIONS = (
     "Integration tools (GitHub, Slack, Jira, HTTP, webhooks) run by a worker fleet with "
     "retries and rate limits. A call that takes long answers with a run_id: pass it to "
-    "fleet__get_run later for the outcome."
+    "fleet__get_run later for the outcome; fleet__events follows every run's end."
 )
 
 
@@ -66,11 +78,28 @@ def _safe(name: str) -> str:
 def tool_listing() -> list[types.Tool]:
     """``tools/list``: every catalog tool by its safe name, then ``fleet.get_run``."""
     specs = sorted(catalog().values(), key=lambda spec: spec.name)
-    if any(spec.name == GET_RUN for spec in specs):
-        raise RuntimeError(f"a catalog tool is named {GET_RUN}, which the MCP server serves")
+    if any(spec.name in OWN_TOOLS for spec in specs):
+        raise RuntimeError(f"a catalog tool has a name the MCP server serves: {list(OWN_TOOLS)}")
     # No outputSchema for catalog tools: they declare no result model, and a call that
     # outlives the wait answers {"run_id", "status", "hint"} instead of the result.
     listed = [types.Tool.model_validate(spec.as_mcp()) for spec in specs]
+    listed.append(
+        types.Tool(
+            name=_safe(EVENTS),
+            title=EVENTS,
+            description="Completion events (each run's end: tool, status, attempts, result or "
+            "error), filtered by agent_task_id or tool; wait up to 30 s for the first one. "
+            'Read on with after = the "next" of the previous page.',
+            input_schema=EventsPage.model_json_schema(),
+            output_schema=Events.model_json_schema(),
+            annotations=types.ToolAnnotations(
+                read_only_hint=True,
+                destructive_hint=False,
+                idempotent_hint=True,
+                open_world_hint=False,
+            ),
+        )
+    )
     listed.append(
         types.Tool(
             name=_safe(GET_RUN),
@@ -102,8 +131,9 @@ def build_server(client: FleetClient, wait_seconds: float) -> Server[Any]:
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        if params.name in (GET_RUN, _safe(GET_RUN)):
-            outcome = await anyio.to_thread.run_sync(get_run, params.arguments)
+        own = OWN_TOOLS.get(params.name.replace(SAFE_SEPARATOR, "."))
+        if own is not None:  # answered here, from the ledger or the events stream
+            outcome = await anyio.to_thread.run_sync(own, params.arguments)
         else:
             outcome = await _call(ctx, client, params, wait_seconds)
         return _as_result(outcome)
