@@ -23,12 +23,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
 SWEEP_LOCK = "fleet:lost:sweeping"
 SWEEP_LOCK_SECONDS = 300
+RESCAN_SECONDS = 0.5
 
 
 def sweep(app: Any, *, grace_seconds: float, limit: int = 1000) -> dict[str, int]:
@@ -56,7 +58,11 @@ def _sweep(app: Any, grace_seconds: float, limit: int) -> dict[str, int]:
     candidates = ledger.stale_waiting_runs(grace_seconds, limit)
     if not candidates:
         return {"checked": 0, "republished": 0, "lost": 0}
+    # Twice, a moment apart: a message a worker has just popped is in no list until
+    # kombu records it as unacknowledged, a moment later.
     held = held_run_ids(app)
+    time.sleep(RESCAN_SECONDS)
+    held |= held_run_ids(app)
     republished = lost = 0
     for run in candidates:
         if run["id"] in held:
