@@ -13,6 +13,8 @@
    the same two cores, so both are partly CPU-bound here.
 3. enqueue-by-name latency: FleetClient.call (catalog lookup + pydantic
    validation + publish) vs bare `send_task`, p50 and p99.
+4. costs (bench.costs): Redis commands per no-op run, CLI wall time, idle
+   worker memory.
 
 It uses its own Redis db (11) and ledger database (toolfleet_bench).
 """
@@ -37,6 +39,7 @@ os.environ.update(
 
 import redis  # noqa: E402
 
+from bench.costs import cli_seconds, idle_rss_mb, redis_commands  # noqa: E402
 from bench.report import print_table  # noqa: E402
 from tests.support import REPO, Reply, ScriptedServer  # noqa: E402
 
@@ -107,22 +110,27 @@ def bare_worker(concurrency: int, log: Path, node: str) -> subprocess.Popen[byte
     return _start(argv, log, node)
 
 
-def bench_noop(tmp: Path) -> tuple[float, float]:
+def bench_noop(tmp: Path) -> tuple[float, float, float, float]:
+    """No-op drain rates, and Redis commands per run, fleet vs bare Celery."""
     from bench.bare_app import app as bare
     from worker.client import FleetClient
 
     client = FleetClient()
+    server = redis.Redis.from_url(BROKER)
+    before = redis_commands(server)
     ours = _drain_rate(
         lambda: fleet_worker("syncs", CONCURRENCY, tmp / "ours.log"),
         lambda: client.call("fleet.echo", {"message": "x"}).async_result,
         NOOP_TASKS,
     )
+    middle = redis_commands(server)
     theirs = _drain_rate(
         lambda: bare_worker(CONCURRENCY, tmp / "bare.log", "bare@bench"),
         lambda: bare.send_task("bare.noop", kwargs={"message": "x"}),
         NOOP_TASKS,
     )
-    return ours, theirs
+    after = redis_commands(server)
+    return ours, theirs, (middle - before) / NOOP_TASKS, (after - middle) / NOOP_TASKS
 
 
 def bench_io(tmp: Path) -> tuple[float, float]:
@@ -180,8 +188,11 @@ def main() -> None:
     migrate()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        ours, bare = bench_noop(tmp)
+        ours, bare, ours_cmds, bare_cmds = bench_noop(tmp)
         io_rate, io_bare = bench_io(tmp)
+        rss_ours = idle_rss_mb(lambda: fleet_worker("http", CONCURRENCY, tmp / "rss.log"))
+        rss_bare = idle_rss_mb(lambda: bare_worker(CONCURRENCY, tmp / "rss-bare.log", "rss@bench"))
+    tools_s, call_s = cli_seconds("tools"), cli_seconds("call", "fleet.echo", "{}")
     redis.Redis.from_url(BROKER).flushdb()
     enqueue_ours, enqueue_bare = bench_enqueue()
     redis.Redis.from_url(BROKER).flushdb()
@@ -216,6 +227,24 @@ def main() -> None:
             "enqueue-by-name p99, validated vs bare send_task",
             f"{_p(enqueue_ours, 99):.2f} ms vs {_p(enqueue_bare, 99):.2f} ms",
             f"{_p(enqueue_ours, 99) / _p(enqueue_bare, 99):.2f}",
+        ),
+    ]
+    rows += [
+        (
+            "Redis commands per run (no-op), fleet vs bare Celery",
+            f"{ours_cmds:.1f} vs {bare_cmds:.1f}",
+            f"{ours_cmds / bare_cmds:.2f}",
+        ),
+        ("`fleet tools` wall time (target 0.5 s)", f"{tools_s:.2f} s", f"{tools_s / 0.5:.2f}"),
+        (
+            "`fleet call fleet.echo '{}'` wall time (target 0.5 s)",
+            f"{call_s:.2f} s",
+            f"{call_s / 0.5:.2f}",
+        ),
+        (
+            f"idle worker RSS, fleet -Q http vs bare Celery (threads c={CONCURRENCY})",
+            f"{rss_ours:.0f} MB vs {rss_bare:.0f} MB",
+            f"{rss_ours / rss_bare:.2f}",
         ),
     ]
     print_table("benchmark", rows)

@@ -7,8 +7,9 @@ the visibility timeout passes (so every countdown had to stay below it).
 Here the transport's publish puts a message due more than
 :data:`HOLD_SECONDS` ahead in :data:`DELAYED_KEY`, scored by its due time,
 and :func:`move_due` (every worker's upkeep ticks it; a Lua script, so
-whichever process ticks first moves each message exactly once) pushes due
-messages onto their queue, where a worker receives them ready to run.
+whichever process ticks first moves each message exactly once) pushes
+messages onto their queue just before they are due (:data:`LEAD_SECONDS`),
+where a worker receives them and starts them on time.
 
 Messages published by other Celery clients with a countdown keep working as
 in stock Celery (a worker holds them until due).
@@ -23,14 +24,18 @@ from typing import Any
 DELAYED_KEY = "fleet:delayed"
 # Sooner than this, a worker may as well hold it: not worth a trip through the set.
 HOLD_SECONDS = 2.0
+# Moved this much before it is due: the message keeps its ETA, so the worker that
+# receives it holds it for that last moment and it starts on time, not a tick late
+# (a parked call back late would only park again).
+LEAD_SECONDS = 1.0
 MOVE_BATCH = 500
 
 # Due members (``[list key, payload]``) → their list; TIME keeps every host on
 # Redis' clock. ZREM first: only the process that removed a member pushes it.
 _MOVE_DUE = """
 local now = redis.call('TIME')
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now[1] + now[2] / 1e6,
-                       'LIMIT', 0, tonumber(ARGV[1]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf',
+                       now[1] + now[2] / 1e6 + tonumber(ARGV[2]), 'LIMIT', 0, tonumber(ARGV[1]))
 local moved = 0
 for _, member in ipairs(due) do
   if redis.call('ZREM', KEYS[1], member) == 1 then
@@ -60,9 +65,10 @@ def hold(client: Any, list_key: str, payload: str, due: float) -> None:
     client.zadd(DELAYED_KEY, {json.dumps([list_key, payload]): due})
 
 
-def move_due(client: Any, batch: int = MOVE_BATCH) -> int:
-    """Push every due message onto its queue; returns how many this call moved."""
-    return int(client.eval(_MOVE_DUE, 1, DELAYED_KEY, batch))
+def move_due(client: Any, batch: int = MOVE_BATCH, lead: float = LEAD_SECONDS) -> int:
+    """Push every message due within ``lead`` seconds onto its queue; returns how many
+    this call moved."""
+    return int(client.eval(_MOVE_DUE, 1, DELAYED_KEY, batch, lead))
 
 
 def waiting(client: Any) -> dict[str, Any]:

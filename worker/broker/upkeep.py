@@ -1,6 +1,6 @@
 """A worker process's background duties toward the broker, on one daemon thread.
 
-Every :data:`TICK_SECONDS`: move due delayed messages onto their queues
+Every :data:`TICK_SECONDS`: move delayed messages about to be due onto their queues
 (worker.broker.delayed). Every heartbeat interval (a sixth of
 ``FLEET_HEARTBEAT_TIMEOUT_SECONDS``): beat, then give back the messages of
 workers that stopped beating (worker.broker.recovery). The thread has its
@@ -19,7 +19,7 @@ from worker.broker.delayed import move_due
 from worker.broker.recovery import beat, join, leave, recover
 
 logger = logging.getLogger(__name__)
-TICK_SECONDS = 0.5
+TICK_SECONDS = 0.25
 
 
 class Upkeep:
