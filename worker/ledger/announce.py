@@ -14,6 +14,7 @@ from typing import Any
 
 from worker import events
 from worker.ledger.models import RunStatus, ToolRun
+from worker.ledger.refs import Begun, RunRef
 
 RUNS = ToolRun.__table__
 FIELDS = ("id", "tool", "status", "agent_task_id", "step_id", "attempts")
@@ -35,8 +36,8 @@ def announce(row: Mapping[str, Any], outcome: Any) -> None:
     )
 
 
-def announce_again(ref: Any, begun: Any) -> None:
-    """Announce a run found already final (``ref``: its RunRef, ``begun``: its Begun)."""
+def announce_again(ref: RunRef, begun: Begun) -> None:
+    """Announce a run found already final (``begun``: what the ledger answered)."""
     row = {
         "id": ref.run_id,
         "tool": ref.tool,
