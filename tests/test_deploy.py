@@ -38,6 +38,7 @@ K8S_VERSION = "1.30"  # the oldest Kubernetes the manifests are meant for
 SECRET = "toolfleet-secrets"
 # `fleet metrics` serves /metrics on FLEET_METRICS_PORT.
 METRICS_PORT: int = Settings.model_fields["metrics_port"].default
+MCP_PORT: int = Settings.model_fields["mcp_port"].default
 # Each provider queue's own credential; a queue not listed gets none.
 QUEUE_CREDENTIALS = {
     "github": {"GITHUB_TOKEN"},
@@ -328,6 +329,22 @@ def test_flower_requires_basic_auth_from_the_secret_and_stays_inside_the_cluster
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
 
 
+def test_the_mcp_server_requires_its_token_from_the_secret_and_stays_inside_the_cluster():
+    (server,) = deployments_running("mcp")
+    (container,) = pod_spec(server)["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    (port,) = container["ports"]
+
+    assert container["args"] == ["mcp", "--http"]
+    assert server["spec"]["replicas"] == 1  # sessions live in the server that opened them
+    assert port["containerPort"] == MCP_PORT
+    assert env["FLEET_MCP_ADDRESS"]["value"] == "0.0.0.0"
+    token = env["FLEET_MCP_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token["name"] == SECRET and not token.get("optional", False)
+    assert secret_refs(container) == {"FLEET_MCP_TOKEN", "FLEET_DATABASE_URL"}
+    assert service_for(server)["spec"]["type"] == "ClusterIP"
+
+
 def test_exactly_one_metrics_exporter_serves_metrics_on_its_port():
     (exporter,) = deployments_running("metrics")
     (container,) = pod_spec(exporter)["containers"]
@@ -540,7 +557,17 @@ def test_compose_flower_requires_basic_auth_and_is_published_on_loopback_only():
     assert flower["ports"] and all(p.startswith("127.0.0.1:") for p in flower["ports"])
     published = {n for n, s in compose()["services"].items() if s.get("ports")}
     # Redis and Postgres stay on the compose network.
-    assert published == {"flower", "metrics"}
+    assert published == {"flower", "metrics", "mcp"}
+
+
+def test_compose_mcp_requires_its_token_and_is_published_on_loopback_only():
+    (mcp,) = compose_services_running("mcp").values()
+    env = mcp["environment"]
+
+    assert mcp["command"] == ["mcp", "--http"]
+    assert env["FLEET_MCP_ADDRESS"] == "0.0.0.0"
+    assert re.fullmatch(r"\$\{FLEET_MCP_TOKEN:\?[^}]+\}", env["FLEET_MCP_TOKEN"])
+    assert mcp["ports"] == [f"127.0.0.1:{MCP_PORT}:{MCP_PORT}"]
 
 
 def test_compose_passes_secrets_through_from_the_environment_never_literally():
