@@ -44,6 +44,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from pydantic import BaseModel
 
 from worker.front.client import FleetClient
 from worker.front.mcp_calls import (
@@ -84,39 +85,44 @@ def tool_listing() -> list[types.Tool]:
     # outlives the wait answers {"run_id", "status", "hint"} instead of the result.
     listed = [types.Tool.model_validate(spec.as_mcp()) for spec in specs]
     listed.append(
-        types.Tool(
-            name=_safe(EVENTS),
-            title=EVENTS,
-            description="Completion events (each run's end: tool, status, attempts, result or "
-            "error), filtered by agent_task_id or tool; wait up to 30 s for the first one. "
+        _own_tool(
+            EVENTS,
+            "Completion events (each run's end: tool, status, attempts, result or error), "
+            "filtered by agent_task_id or tool; wait up to 30 s for the first one. "
             'Read on with after = the "next" of the previous page.',
-            input_schema=EventsPage.model_json_schema(),
-            output_schema=Events.model_json_schema(),
-            annotations=types.ToolAnnotations(
-                read_only_hint=True,
-                destructive_hint=False,
-                idempotent_hint=True,
-                open_world_hint=False,
-            ),
+            EventsPage,
+            Events,
         )
     )
     listed.append(
-        types.Tool(
-            name=_safe(GET_RUN),
-            title=GET_RUN,
-            description="Where a run stands (status, attempts, parks) and, once final, its "
+        _own_tool(
+            GET_RUN,
+            "Where a run stands (status, attempts, parks) and, once final, its "
             "result or error and dead letter: for run ids that tools/call answered with.",
-            input_schema=GetRun.model_json_schema(),
-            output_schema=RunView.model_json_schema(),
-            annotations=types.ToolAnnotations(
-                read_only_hint=True,
-                destructive_hint=False,
-                idempotent_hint=True,
-                open_world_hint=False,  # the fleet's own ledger, no provider
-            ),
+            GetRun,
+            RunView,
         )
     )
     return listed
+
+
+def _own_tool(
+    name: str, description: str, params: type[BaseModel], answer: type[BaseModel]
+) -> types.Tool:
+    """A tool this server answers itself: a read of the fleet's own ledger or events."""
+    return types.Tool(
+        name=_safe(name),
+        title=name,
+        description=description,
+        input_schema=params.model_json_schema(),
+        output_schema=answer.model_json_schema(),
+        annotations=types.ToolAnnotations(
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,  # the fleet's own ledger and stream, no provider
+        ),
+    )
 
 
 def build_server(client: FleetClient, wait_seconds: float) -> Server[Any]:

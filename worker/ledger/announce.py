@@ -21,11 +21,6 @@ FIELDS = ("id", "tool", "status", "agent_task_id", "step_id", "attempts")
 EVENT_COLUMNS = tuple(RUNS.c[name] for name in (*FIELDS, "started_at", "finished_at"))
 
 
-def announced(status: str) -> bool:
-    """Whether a run reaching ``status`` gets an event."""
-    return events.wanted(status)
-
-
 def announce(row: Mapping[str, Any], outcome: Any) -> None:
     """Announce a row just written (``outcome``: its result, or its error dict)."""
     failed = row["status"] != RunStatus.SUCCEEDED and isinstance(outcome, dict)

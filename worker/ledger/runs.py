@@ -17,7 +17,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
-from worker.ledger.announce import EVENT_COLUMNS, announce, announced
+from worker import events
+from worker.ledger.announce import EVENT_COLUMNS, announce
 from worker.ledger.db import LedgerUnavailable, transaction
 from worker.ledger.history import error_summary, with_entry
 from worker.ledger.models import RunStatus, ToolRun
@@ -153,7 +154,7 @@ def _set(run_id: str, *, outcome: Any = None, **values: Any) -> None:
     """One autocommitted update of a run's row; then its event (worker.events), from
     what the same statement returned. ``outcome``: the result, or the error dict."""
     status = values.get("status")
-    wanted = status is not None and announced(status)
+    wanted = status is not None and events.wanted(status)
     statement = update(RUNS).where(RUNS.c.id == run_id).values(updated_at=now(), **values)
     if wanted:
         statement = statement.returning(*EVENT_COLUMNS)

@@ -112,14 +112,12 @@ class FleetCollector(Collector):
     # -- sources ------------------------------------------------------------------------
 
     def _from_redis(self) -> list[Metric]:
-        import redis
-
+        from worker.fleet_redis import fleet_redis
         from worker.ledger import outbox
         from worker.ops.inspect import queue_depths
-        from worker.settings import get_settings
         from worker.tools.governor.state import fleet_snapshot
 
-        client = redis.Redis.from_url(get_settings().broker_url, socket_timeout=5)
+        client = fleet_redis()  # the process's pooled client, not a new pool per scrape
         depth = GaugeMetricFamily(
             "toolfleet_queue_depth", "Messages waiting in each queue.", None, ["queue"]
         )

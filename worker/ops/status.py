@@ -83,11 +83,8 @@ def _broker_lost() -> dict[str, int]:
 
 
 def _open_circuits() -> dict[str, str]:
-    import redis
-
-    from worker.settings import get_settings
+    from worker.fleet_redis import fleet_redis
     from worker.tools.governor.state import fleet_snapshot
 
-    client = redis.Redis.from_url(get_settings().broker_url, socket_timeout=5)
-    circuits = fleet_snapshot(client)["circuits"]
+    circuits = fleet_snapshot(fleet_redis())["circuits"]
     return {name: c["state"] for name, c in circuits.items() if c["state"] != "closed"}
