@@ -32,7 +32,9 @@ def test_twenty_calls_with_one_key_across_two_workers_make_one_request(
     url = server.route("/once", Reply(201, {"made": "once"}, delay=1))
     env = {"FLEET_BROKER_URL": broker.url}
     workers = [
-        WorkerProcess(tmp_path / f"{name}.log", env, queues="http", name=name, concurrency=8)
+        # One call at a time each: while one worker runs a call, the other must take
+        # the next, so both race for the key whatever the timing.
+        WorkerProcess(tmp_path / f"{name}.log", env, queues="http", name=name, concurrency=1)
         for name in ("racer-a", "racer-b")
     ]
     for worker in workers:
