@@ -16,7 +16,8 @@ Choices, and why:
   policy schedules stays below it (settings validate this): an ETA past it
   would be delivered twice.
 - task events on, so Flower sees every run from ``sent`` to the end.
-- the result backend is Redis with an expiry; Postgres (the ledger) is the
+- the result backend is Redis with an expiry (worker.broker.results: Celery's,
+  minus a read and a MULTI per run); Postgres (the ledger) is the
   system of record.
 """
 
@@ -33,6 +34,7 @@ from worker import (
     signals,
 )
 from worker.broker import register_transport
+from worker.broker.results import backend_url
 from worker.queues import DEFAULT_QUEUE, QUEUES, queue_for
 from worker.settings import get_settings
 from worker.syncs.kinds import sync_kinds
@@ -67,7 +69,7 @@ def create_app() -> Celery:
             "unacked_restore_throttle": 1,
         },
         broker_connection_retry_on_startup=True,
-        result_backend=settings.effective_result_backend,
+        result_backend=backend_url(settings.effective_result_backend),
         result_backend_transport_options={
             "visibility_timeout": settings.visibility_timeout_seconds,
             # Celery's default keeps a caller retrying for ~20 s before it says the

@@ -10,11 +10,19 @@
   (worker.broker.recovery).
 - A message due later waits in a sorted set, not in a worker
   (worker.broker.delayed).
+- Cheaper per message: one Redis client per channel for publishing (kombu
+  builds a new one per publish, ~7% of a busy worker's time on task events
+  alone), and a delivery's bookkeeping (hash, index, in-flight set) sent as one
+  pipelined batch without MULTI/EXEC: the batch reaches Redis in one write and
+  runs in order, and kombu's restores stay transactional.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
 from time import time
 from typing import Any
 
@@ -56,6 +64,14 @@ class FleetQoS(redis.QoS):
             pipe.sadd(inflight_key(worker), delivery_tag)
             pipe.execute()
 
+    @contextmanager
+    def pipe_or_acquire(self, pipe: Any = None, client: Any = None) -> Iterator[Any]:
+        if pipe is not None:
+            yield pipe
+        else:
+            with self.channel.conn_or_acquire(client) as conn:
+                yield conn.pipeline(transaction=False)
+
     def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:
         pipe = super()._remove_from_indices(delivery_tag, pipe)
         worker = identity()
@@ -65,6 +81,16 @@ class FleetQoS(redis.QoS):
 class Channel(redis.Channel):
     Message = GuardedMessage
     QoS = FleetQoS
+
+    @cached_property
+    def _publishing_client(self) -> Any:
+        return self._create_client()
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        # The client is thread-safe (it borrows a connection from the channel's pool
+        # per command), so one serves every publish of this channel.
+        yield client or self._publishing_client
 
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         due = due_at(message)

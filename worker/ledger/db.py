@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -78,3 +79,33 @@ def transaction(*, atomic: bool = True) -> Iterator[Connection]:
         if exc.connection_invalidated:
             raise LedgerUnavailable(f"ledger connection lost: {redact(str(exc.orig))}") from None
         raise
+
+
+@contextmanager
+def driver_cursor() -> Iterator[Any]:
+    """A psycopg cursor (rows as dicts) on a pooled connection, in autocommit.
+
+    For the two statements every run makes (begin, succeed): SQLAlchemy's
+    execution layer cost more of a worker's CPU than Postgres took to run
+    them. Same pool, same failure contract as :func:`transaction`: a lost
+    connection is dropped from the pool and raised as LedgerUnavailable.
+    """
+    import psycopg
+    from psycopg.rows import dict_row
+
+    try:
+        pooled = engine().raw_connection()
+    except OperationalError as exc:
+        raise LedgerUnavailable(f"ledger unavailable: {redact(str(exc.orig))}") from None
+    driver = pooled.driver_connection
+    try:
+        driver.autocommit = True
+        with driver.cursor(row_factory=dict_row) as cursor:
+            yield cursor
+    except psycopg.OperationalError as exc:
+        pooled.invalidate(exc)
+        raise LedgerUnavailable(f"ledger unavailable: {redact(str(exc))}") from None
+    finally:
+        if not driver.closed:
+            driver.autocommit = False  # the pool's other users expect transactions
+        pooled.close()  # back to the pool

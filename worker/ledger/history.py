@@ -27,6 +27,13 @@ HISTORY_KEPT = 50
 HISTORY = ToolRun.__table__.c.history
 
 
+# with_entry as SQL text, for statements written out: ``%(entry)s`` is a one-entry JSONB array.
+HISTORY_APPENDED = (
+    f"jsonb_path_query_array(coalesce(history, '[]'::jsonb) || %(entry)s, "
+    f"'$[last-{HISTORY_KEPT - 1} to last]')"
+)
+
+
 def entry(event: str, **fields: Any) -> dict[str, Any]:
     """One history entry, stamped now (values redacted)."""
     return {"event": event, "at": datetime.now(UTC).isoformat(), **redact_json(fields)}

@@ -16,6 +16,7 @@ histograms keep per-bucket counts (``[name, tool, upper bound]``) plus
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ CALL_DURATION = "toolfleet_provider_call_duration_seconds"
 HISTOGRAMS = {RUN_DURATION: RUN_BUCKETS, CALL_DURATION: CALL_BUCKETS}
 
 
+@functools.lru_cache(maxsize=4096)  # a few names x tools x statuses: built once each
 def field(*parts: Any) -> str:
     return json.dumps([str(p) for p in parts], separators=(",", ":"))
 
@@ -54,20 +56,26 @@ class Recorder:
         self._pid = 0
         self._wake = threading.Event()
 
-    def add(self, key: str, amount: float = 1.0) -> None:
+    def add(self, *counts: tuple[str, float]) -> None:
+        """Add ``(field, amount)`` pairs (under one lock: this runs on every call)."""
         with self._lock:
             if self._pid != os.getpid():  # first use, or a forked child: own thread
                 self._pid = os.getpid()
                 self._pending.clear()
                 threading.Thread(target=self._loop, name="fleet-metrics", daemon=True).start()
-            self._pending[key] += amount
+            for key, amount in counts:
+                self._pending[key] += amount
 
-    def observe(self, histogram: str, tool: str, seconds: float) -> None:
+    def observe(self, histogram: str, tool: str, seconds: float, *also: tuple[str, float]) -> None:
+        """One observation of ``histogram``, added with the counts ``also``."""
         seconds = max(0.0, seconds)
         upper = next(b for b in HISTOGRAMS[histogram] if seconds <= b)
-        self.add(field(histogram, tool, bound(upper)))
-        self.add(field(f"{histogram}_sum", tool), seconds)
-        self.add(field(f"{histogram}_count", tool))
+        self.add(
+            (field(histogram, tool, bound(upper)), 1.0),
+            (field(f"{histogram}_sum", tool), seconds),
+            (field(f"{histogram}_count", tool), 1.0),
+            *also,
+        )
 
     def flush(self) -> None:
         """Add the pending counts to Redis; kept for the next try if Redis is away."""
@@ -100,25 +108,27 @@ atexit.register(_recorder.flush)
 
 def run_ended(tool: str, status: str, started_at: datetime | None) -> None:
     """A run reached ``succeeded`` or ``dead``; its duration runs from its first start."""
-    _recorder.add(field("toolfleet_runs_total", tool, status))
-    if started_at is not None:
-        _recorder.observe(RUN_DURATION, tool, (datetime.now(UTC) - started_at).total_seconds())
+    count = (field("toolfleet_runs_total", tool, status), 1.0)
+    if started_at is None:
+        _recorder.add(count)
+    else:
+        seconds = (datetime.now(UTC) - started_at).total_seconds()
+        _recorder.observe(RUN_DURATION, tool, seconds, count)
 
 
 def provider_called(tool: str, seconds: float) -> None:
     """One attempt: a call to the provider (its lookups for an earlier write included)."""
-    _recorder.add(field("toolfleet_attempts_total", tool))
-    _recorder.observe(CALL_DURATION, tool, seconds)
+    _recorder.observe(CALL_DURATION, tool, seconds, (field("toolfleet_attempts_total", tool), 1.0))
 
 
 def parked(tool: str) -> None:
-    _recorder.add(field("toolfleet_parks_total", tool))
+    _recorder.add((field("toolfleet_parks_total", tool), 1.0))
 
 
 def broker_lost(outcome: str, runs: int) -> None:
     """Runs whose messages the broker lost: ``republished`` or ``lost`` (worker.ops.lost)."""
     if runs:
-        _recorder.add(field("toolfleet_lost_runs_total", outcome), runs)
+        _recorder.add((field("toolfleet_lost_runs_total", outcome), float(runs)))
 
 
 def flush() -> None:
