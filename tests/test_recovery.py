@@ -138,7 +138,7 @@ def test_a_dead_workers_messages_are_restored_once_when_two_workers_notice_toget
     assert sorted(restored) == [0, 20]  # one of them claimed the worker, the other nothing
     assert bodies == list(range(20))  # each message once
     assert redis.hlen("unacked") == 0
-    assert not redis.exists(recovery.inflight_key(dead))
+    assert redis.zcard("unacked_index") == 0
     assert Channel.QoS.__name__ == "FleetQoS"
 
 

@@ -19,6 +19,7 @@ JSON exception serialization rebuilds the same class on the caller's side and
 from __future__ import annotations
 
 import time
+import traceback
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
@@ -171,3 +172,15 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+def failure_trace(exc: Exception, error: ToolError) -> str:
+    """Where the failure happened, for the dead letter: the stack and the classified
+    error. Not the SDK exception's own text: it can hold a provider's response
+    headers and body (cookies, request dumps)."""
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    raised = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    return (
+        f"Traceback (most recent call last):\n{stack}{raised}\n"
+        f"classified as {type(error).__name__}: {error.message}"
+    )

@@ -14,6 +14,12 @@ finds the run final and publishes again (worker.tools.policy). Readers
 de-duplicate by ``run_id``. A failed publish is logged, never raised: the
 run's outcome is what matters, and it is in the ledger.
 
+In a worker, a tool task's events wait for its result: the result backend
+sends them in the same pipeline as the result (one round trip less per run:
+worker.broker.results), and whatever it did not send is sent when the task
+returns (:func:`defer` / :func:`flush_deferred`). Either way before the
+message is acknowledged.
+
 Readers: :func:`iterate` (what ``FleetClient.events`` and ``fleet events``
 use) reads from a point in the stream, optionally following it, and with a
 consumer group spreads events over several readers, acknowledging each one
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -79,19 +86,65 @@ def wanted(status: str) -> bool:
 
 
 def publish(event: Mapping[str, Any]) -> None:
-    """XADD the event, trimming the stream (approximately) to its configured length."""
-    from worker.settings import get_settings
-
-    settings = get_settings()
+    """XADD the event now, or with the task's result when this thread defers events."""
     fields = {
         "run_id": event["run_id"],
         "status": event["status"],
         "data": json.dumps(event, default=str),
     }
+    pending = getattr(_deferred, "events", None)
+    if pending is not None:
+        pending.append(fields)
+        return
+    _send([fields])
+
+
+_deferred = threading.local()
+
+
+def defer() -> None:
+    """From now on this thread's events wait for its task's result (a tool task starts)."""
+    flush_deferred()  # a previous task's, should its result store have failed
+    _deferred.events = []
+
+
+def add_deferred(pipe: Any) -> list[dict[str, str]]:
+    """Queue this thread's waiting events on ``pipe`` (XADDs); returns them, for
+    :func:`sent` once the pipeline ran."""
+    pending = getattr(_deferred, "events", None) or []
+    for fields in pending:
+        pipe.xadd(STREAM_KEY, fields, maxlen=_max_len(), approximate=True)
+    return list(pending)
+
+
+def sent(events: list[dict[str, str]]) -> None:
+    pending = getattr(_deferred, "events", None)
+    if pending:
+        del pending[: len(events)]
+
+
+def flush_deferred() -> None:
+    """Send what this thread still holds and stop deferring (its task has returned)."""
+    pending, _deferred.events = getattr(_deferred, "events", None), None
+    if pending:
+        _send(pending)
+
+
+def _send(batch: list[dict[str, str]]) -> None:
     try:
-        fleet_redis().xadd(STREAM_KEY, fields, maxlen=settings.events_max_len, approximate=True)
+        pipe = fleet_redis().pipeline(transaction=False)
+        for fields in batch:
+            pipe.xadd(STREAM_KEY, fields, maxlen=_max_len(), approximate=True)
+        pipe.execute()
     except Exception as exc:  # noqa: BLE001 — the ledger holds the outcome; see docstring
-        logger.warning("completion event for run %s not published: %s", event["run_id"], exc)
+        runs = ", ".join(fields["run_id"] for fields in batch)
+        logger.warning("completion event for run %s not published: %s", runs, exc)
+
+
+def _max_len() -> int:
+    from worker.settings import get_settings
+
+    return get_settings().events_max_len
 
 
 def iterate(

@@ -5,17 +5,17 @@ kombu's Redis transport keeps each delivered, unacknowledged message in its
 hour by default) has passed: a SIGKILLed worker's calls sit that long. Here
 each worker process also
 
-- records the delivery tags it holds in a set of its own
-  (:func:`inflight_key`, kept by the transport's QoS in the same pipeline
-  as the hash), and
+- names itself in each entry it adds to kombu's ``unacked_index`` (the
+  member is ``<worker>|<delivery tag>``: :func:`held_by`, written by the
+  transport's QoS in place of the bare tag, so tracking costs no command), and
 - beats in :data:`HEARTBEATS_KEY` (score: Redis' clock) from its upkeep
   thread, which keeps beating while the worker's threads run long calls.
 
 A worker whose beat is older than ``FLEET_HEARTBEAT_TIMEOUT_SECONDS`` is
 dead: the first living worker to notice claims it (a Lua script removes its
-beat and takes its set atomically, so exactly one claimer gets the tags) and
-restores each still-unacknowledged message with kombu's own transactional
-restore. The visibility timeout stays as the last resort (for a claimer that
+beat and lists its index entries atomically, so exactly one claimer gets
+them) and restores each still-unacknowledged message with kombu's
+transactional restore. The visibility timeout stays as the last resort (for a claimer that
 dies mid-way, or a message held by a process without a heartbeat).
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 HEARTBEATS_KEY = "fleet:workers:heartbeats"
-INFLIGHT_PREFIX = "fleet:workers:inflight:"
+HOLDER_SEPARATOR = "|"  # in no worker name (host:pid:hex) and no delivery tag (a uuid)
 
 _BEAT = """
 local now = redis.call('TIME')
@@ -42,7 +42,8 @@ local now = redis.call('TIME')
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now[1] + now[2] / 1e6 - ARGV[1])
 """
 # Claim one dead worker: only if its beat is still old (it did not come back, and no
-# other process claimed it first); its in-flight tags go to the caller alone.
+# other process claimed it first); the index entries it holds go to the caller alone.
+# The index holds what is in flight fleet-wide (not what waits on queues): small.
 _CLAIM = """
 local now = redis.call('TIME')
 local beat = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -50,9 +51,14 @@ if not beat or now[1] + now[2] / 1e6 - tonumber(beat) < tonumber(ARGV[2]) then
   return false
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
-local tags = redis.call('SMEMBERS', KEYS[2])
-redis.call('DEL', KEYS[2])
-return tags
+local prefix = ARGV[1] .. ARGV[3]
+local held = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if string.sub(member, 1, #prefix) == prefix then
+    held[#held + 1] = member
+  end
+end
+return held
 """
 
 _identity: str | None = None
@@ -63,8 +69,14 @@ def identity() -> str | None:
     return _identity
 
 
-def inflight_key(worker: str) -> str:
-    return INFLIGHT_PREFIX + worker
+def held_by(worker: str | None, delivery_tag: str) -> str:
+    """The ``unacked_index`` member for a tag held by ``worker`` (untracked: the bare tag)."""
+    return f"{worker}{HOLDER_SEPARATOR}{delivery_tag}" if worker else delivery_tag
+
+
+def tag_of(member: str) -> str:
+    """The delivery tag in an ``unacked_index`` member (a bare tag: itself)."""
+    return member.rpartition(HOLDER_SEPARATOR)[2]
 
 
 def join(client: Any) -> str:
@@ -85,7 +97,6 @@ def leave(client: Any) -> None:
     global _identity
     if _identity is not None:
         client.zrem(HEARTBEATS_KEY, _identity)
-        client.delete(inflight_key(_identity))
         _identity = None
 
 
@@ -94,25 +105,25 @@ def dead_workers(client: Any, timeout: float) -> list[str]:
     return [_text(name) for name in client.eval(_DEAD, 1, HEARTBEATS_KEY, timeout)]
 
 
-def claim(client: Any, worker: str, timeout: float) -> list[str] | None:
-    """The dead worker's in-flight delivery tags, to this caller only (None: not dead,
+def claim(client: Any, index_key: str, worker: str, timeout: float) -> list[str] | None:
+    """The dead worker's ``unacked_index`` members, to this caller only (None: not dead,
     or claimed by another process already)."""
-    tags = client.eval(_CLAIM, 2, HEARTBEATS_KEY, inflight_key(worker), worker, timeout)
-    return None if tags is None else [_text(tag) for tag in tags]
+    held = client.eval(_CLAIM, 2, HEARTBEATS_KEY, index_key, worker, timeout, HOLDER_SEPARATOR)
+    return None if held is None else [_text(member) for member in held]
 
 
 def recover(channel: Any, timeout: float) -> int:
     """Claim every dead worker and restore its unacknowledged messages to their queues
     (``channel``: a kombu Redis channel of this process's own). Returns how many."""
-    client = channel.client
+    client, qos = channel.client, channel.qos
     restored = 0
     for worker in dead_workers(client, timeout):
-        tags = claim(client, worker, timeout)
-        if not tags:
+        members = claim(client, qos.unacked_index_key, worker, timeout)
+        if not members:
             continue
-        held = [tag for tag in tags if client.hexists(channel.unacked_key, tag)]
-        for tag in held:
-            channel.qos.restore_by_tag(tag, client=client)  # WATCHed: at most once
+        held = [m for m in members if client.hexists(channel.unacked_key, tag_of(m))]
+        for member in members:
+            qos.restore_by_tag(member, client=client)  # WATCHed: at most once
         restored += len(held)
         logger.warning(
             "worker %s stopped beating: %d message(s) it held restored to their queues",

@@ -12,6 +12,9 @@ What is gone, for a run's final state only:
 - MULTI/EXEC around SETEX + PUBLISH: two commands that are sent together
   anyway, and a waiting caller that misses the PUBLISH finds the key.
 
+And one round trip is shared: the run's completion event (worker.events),
+held back by the task, goes in the same pipeline as its result.
+
 Measured on a no-op drain, the stock store took ~15% of a worker's GIL time.
 """
 
@@ -23,6 +26,8 @@ from celery import states
 from celery.backends.redis import RedisBackend
 from celery.exceptions import BackendStoreError
 from kombu.utils.encoding import bytes_to_str
+
+from worker import events
 
 # Selects this class for a redis:// URL in Celery's ``result_backend`` setting.
 BACKEND = "worker.broker.results:FleetResultBackend"
@@ -58,7 +63,9 @@ class FleetResultBackend(RedisBackend):
             else:
                 pipe.set(key, value)
             pipe.publish(key, value)
+            announced = events.add_deferred(pipe)
             pipe.execute()
+        events.sent(announced)
 
 
 def backend_url(url: str) -> str:

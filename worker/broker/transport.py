@@ -5,16 +5,17 @@
   worker. This one catches exactly those two failures — the item is not
   JSON, or is JSON but not an envelope — and keeps the raw item as a dead
   letter instead. The item was already popped, so nothing is left to ack.
-- A worker process tracks the messages it holds (:class:`FleetQoS`), so the
+- A worker process marks the messages it holds as its own (:class:`FleetQoS`:
+  its name prefixes their entries in kombu's ``unacked_index``), so the
   living can give a dead worker's messages back at once
-  (worker.broker.recovery).
+  (worker.broker.recovery), at no extra command per message.
 - A message due later waits in a sorted set, not in a worker
   (worker.broker.delayed).
 - Cheaper per message: one Redis client per channel for publishing (kombu
   builds a new one per publish, ~7% of a busy worker's time on task events
-  alone), and a delivery's bookkeeping (hash, index, in-flight set) sent as one
-  pipelined batch without MULTI/EXEC: the batch reaches Redis in one write and
-  runs in order, and kombu's restores stay transactional.
+  alone), and a delivery's bookkeeping (hash and index) sent as one pipelined
+  batch without MULTI/EXEC: the batch reaches Redis in one write and runs in
+  order, and restores stay transactional.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from time import time
 from typing import Any
 
 from kombu.transport import redis
-from kombu.utils.json import dumps
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import dumps, loads
 
 from worker.broker.delayed import HOLD_SECONDS, due_at, hold
-from worker.broker.recovery import identity, inflight_key
+from worker.broker.recovery import held_by, identity, tag_of
 
 
 class MalformedEnvelope(ValueError):
@@ -50,18 +52,25 @@ class GuardedMessage(redis.Channel.Message):
 
 
 class FleetQoS(redis.QoS):
-    """kombu's ack emulation, plus the set of delivery tags this worker process holds."""
+    """kombu's ack emulation, with each ``unacked_index`` entry naming its holder.
+
+    The hash ``unacked`` stays keyed by delivery tag (kombu's format); the index
+    member is ``<worker>|<tag>`` (worker.broker.recovery.held_by), remembered
+    per tag so the ack removes exactly what the delivery added.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._members: dict[str, str] = {}
 
     def append(self, message: Any, delivery_tag: str) -> None:
-        worker = identity()
-        if worker is None:  # not a tracked worker: stock behaviour
-            return super().append(message, delivery_tag)
+        member = held_by(identity(), delivery_tag)
+        self._members[delivery_tag] = member
         delivery = message.delivery_info
         raw = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
         with self.pipe_or_acquire() as pipe:
-            pipe.zadd(self.unacked_index_key, {delivery_tag: time()})
+            pipe.zadd(self.unacked_index_key, {member: time()})
             pipe.hset(self.unacked_key, delivery_tag, raw)
-            pipe.sadd(inflight_key(worker), delivery_tag)
             pipe.execute()
 
     @contextmanager
@@ -73,9 +82,26 @@ class FleetQoS(redis.QoS):
                 yield conn.pipeline(transaction=False)
 
     def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:
-        pipe = super()._remove_from_indices(delivery_tag, pipe)
-        worker = identity()
-        return pipe.srem(inflight_key(worker), delivery_tag) if worker else pipe
+        """``delivery_tag``: a tag this process holds, or an index member (a restore)."""
+        tag = tag_of(delivery_tag)
+        member = self._members.pop(tag, None) or delivery_tag
+        with self.pipe_or_acquire(pipe) as batch:
+            return batch.zrem(self.unacked_index_key, member).hdel(self.unacked_key, tag)
+
+    def restore_by_tag(self, tag: str, client: Any = None, leftmost: bool = False) -> None:
+        """kombu's transactional restore (WATCH on the hash: at most once), taking an
+        index member as well as a tag."""
+
+        def restore(pipe: Any) -> None:
+            raw = pipe.hget(self.unacked_key, tag_of(tag))
+            pipe.multi()
+            self._remove_from_indices(tag, pipe)
+            if raw:
+                message, exchange, routing_key = loads(bytes_to_str(raw))
+                self.channel._do_restore_message(message, exchange, routing_key, pipe, leftmost)
+
+        with self.channel.conn_or_acquire(client) as conn:
+            conn.transaction(restore, self.unacked_key)
 
 
 class Channel(redis.Channel):

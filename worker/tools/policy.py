@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import traceback
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -37,8 +36,16 @@ from celery import Task
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from worker import ledger
-from worker.errors import BadParams, Fatal, Retryable, ToolError, bad_params, from_dict
+from worker import events, ledger
+from worker.errors import (
+    BadParams,
+    Fatal,
+    Retryable,
+    ToolError,
+    bad_params,
+    failure_trace,
+    from_dict,
+)
 from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
 from worker.settings import Settings, get_settings
 from worker.tools import telemetry
@@ -69,6 +76,7 @@ class ToolTask(Task):
     typing = False  # arguments are checked by the policy, with a dead letter
 
     def run(self, *args: Any, **params: Any) -> dict[str, Any]:
+        events.defer()  # this run's events go with its result (worker.events)
         request = self.request
         headers = custom_headers(request)
         ref = RunRef(
@@ -99,6 +107,9 @@ class ToolTask(Task):
             raise
         telemetry.run_ended(self.name, "succeeded", begun.started_at)
         return result
+
+    def after_return(self, *args: Any, **kwargs: Any) -> None:
+        events.flush_deferred()  # those the result store did not send
 
     # -- the steps --------------------------------------------------------------
 
@@ -172,10 +183,10 @@ class ToolTask(Task):
                 raise
             except ToolError as exc:
                 error = exc
-                return None, exc, _trace(exc, exc)
+                return None, exc, failure_trace(exc, exc)
             except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
                 error = provider.map_error(exc)
-                return None, error, _trace(exc, error)
+                return None, error, failure_trace(exc, error)
             finally:
                 admission.learn(client, call, error)
                 if not parked:
@@ -264,18 +275,6 @@ class ToolTask(Task):
             base_seconds=spec.backoff_base_seconds,
             cap_seconds=spec.backoff_cap_seconds,
         )
-
-
-def _trace(exc: Exception, error: ToolError) -> str:
-    """Where the failure happened, for the dead letter: the stack and the classified
-    error. Not the SDK exception's own text: it can hold a provider's response
-    headers and body (cookies, request dumps)."""
-    stack = "".join(traceback.format_tb(exc.__traceback__))
-    raised = f"{type(exc).__module__}.{type(exc).__qualname__}"
-    return (
-        f"Traceback (most recent call last):\n{stack}{raised}\n"
-        f"classified as {type(error).__name__}: {error.message}"
-    )
 
 
 def _jsonable(result: Any) -> dict[str, Any]:
