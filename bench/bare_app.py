@@ -1,6 +1,9 @@
 """The baseline: a bare Celery app with a no-op task and the same Celery settings
 as the fleet's (broker, serialization, acks, prefetch, events, Redis results), but
-the stock kombu transport and consumer and no tool policy or ledger."""
+the stock kombu transport and consumer and no tool policy or ledger.
+
+``BARE_RESULT_BACKEND`` swaps the result backend (Celery's SQLAlchemy backend on
+the same Postgres, for the comparison with results kept in a database)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import httpx
 from celery import Celery
 
 broker = os.environ["FLEET_BROKER_URL"]
-app = Celery("bare", broker=broker, backend=broker)
+app = Celery("bare", broker=broker, backend=os.environ.get("BARE_RESULT_BACKEND") or broker)
 app.conf.update(
     task_serializer="json",
     result_serializer="json",

@@ -1,12 +1,18 @@
-"""What a run, a command and an idle worker cost, beside the throughput ratios of bench.run.
+"""What a call, a run, a command and an idle worker cost, beside bench.run's throughput.
 
-- Redis commands per tool run: ``INFO commandstats`` before and after a no-op
-  drain (publish, delivery, policy, ledger outbox check, events, result), for
-  the fleet and for bare Celery doing the same no-op (the server is otherwise
-  idle during the benchmark).
-- ``fleet tools`` / ``fleet call TOOL '{}'`` wall time, median of a few runs.
-- Resident memory of an idle worker: ``fleet worker -Q http`` vs a bare Celery
-  worker with the same pool and concurrency.
+- enqueue by name (catalog lookup + validation + publish) vs bare
+  ``send_task``, sampled alternately so drift cancels; and enqueue to task
+  start at low load (one call every 20 ms to an idle worker: from before the
+  publish to the run's ``started_at`` in the ledger, both on this machine's
+  clock);
+- Redis commands per tool run: ``INFO commandstats`` over a stream of no-op
+  calls through a running worker (publish, delivery, policy, events,
+  result, ack; the benchmark's own polling subtracted), fleet vs bare Celery.
+  A caller waiting on ``AsyncResult.get()`` adds its own (SUBSCRIBE, GET,
+  UNSUBSCRIBE) to either;
+- ``fleet tools`` / ``fleet call TOOL '{}'`` wall time;
+- resident memory of an idle worker: ``fleet worker -Q http`` vs a bare
+  Celery worker with the same pool and concurrency.
 """
 
 from __future__ import annotations
@@ -19,7 +25,97 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
+
+from bench.drains import bare_worker, fleet_worker, stop
+from bench.report import spread
 from tests.support import REPO
+
+ROUNDS = 3
+ENQUEUES = 400
+LOW_LOAD_CALLS = 150
+COMMAND_RUNS = 1000
+CONCURRENCY = 8
+Row = tuple[str, str, str]
+
+
+def _p(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100)[q - 1]
+
+
+def enqueue_samples(client: Any, bare: Any) -> tuple[list[float], list[float]]:
+    """Publish latency (ms), fleet client vs bare send_task, taken alternately."""
+    params = {"method": "POST", "url": "https://api.example.com/x", "json": {"a": 1}}
+    calls = (
+        lambda: client.call("http.request", params),
+        lambda: bare.send_task("http.request", kwargs=params, queue="bench-sink"),
+    )
+    samples: tuple[list[float], list[float]] = ([], [])
+    for i in range(ENQUEUES + 50):
+        for call, times in zip(calls, samples, strict=True):
+            start = time.perf_counter()
+            call()
+            if i >= 50:  # warm-up
+                times.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def start_latencies(client: Any) -> list[float]:
+    """Milliseconds from before each publish to its run's start, at low load."""
+    from worker import ledger
+
+    sent = []
+    for _ in range(LOW_LOAD_CALLS):
+        before = time.time()
+        sent.append((client.call("fleet.echo", {"message": "x"}).id, before))
+        time.sleep(0.02)
+    latencies = []
+    for run_id, before in sent:
+        row = _final(ledger, run_id)
+        latencies.append((row["started_at"].timestamp() - before) * 1000)
+    return latencies
+
+
+def _final(ledger: Any, run_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = ledger.get_run(run_id)
+        if row and row["status"] == "succeeded":
+            return row
+        time.sleep(0.05)
+    raise SystemExit(f"run {run_id} did not finish")
+
+
+def latency_rows(client: Any, bare: Any, tmp: Path) -> list[Row]:
+    p50, p99 = [], []
+    for _ in range(ROUNDS):
+        ours, theirs = enqueue_samples(client, bare)
+        p50.append((_p(ours, 50), _p(theirs, 50)))
+        p99.append((_p(ours, 99), _p(theirs, 99)))
+    redis.Redis.from_url(client.app.conf.broker_url).delete("bench-sink")
+    worker = fleet_worker("syncs", CONCURRENCY, tmp / "latency.log")
+    try:
+        client.call("fleet.echo", {"message": "warm-up"}).get(timeout=30)
+        starts = [start_latencies(client) for _ in range(ROUNDS)]
+    finally:
+        stop(worker)
+    rows = []
+    for label, pairs in (("p50", p50), ("p99", p99)):
+        ours = statistics.median(p[0] for p in pairs)
+        theirs = statistics.median(p[1] for p in pairs)
+        rows.append((
+            f"enqueue by name {label}, validated vs bare send_task (target ≤ 1.25)",
+            f"{ours:.2f} ms vs {theirs:.2f} ms",
+            spread([p[0] / p[1] for p in pairs]),
+        ))  # fmt: skip
+    for label, q, target in (("p50", 50, 5.0), ("p99", 99, 10.0)):
+        values = [_p(s, q) for s in starts]
+        rows.append((
+            f"enqueue → task start {label} at low load, vs a {target:.0f} ms target",
+            f"{statistics.median(values):.2f} ms",
+            spread([v / target for v in values]),
+        ))  # fmt: skip
+    return rows
 
 
 def redis_commands(client: Any) -> int:
@@ -28,8 +124,31 @@ def redis_commands(client: Any) -> int:
     return sum(int(entry["calls"]) for entry in stats.values())
 
 
-def cli_seconds(*args: str, rounds: int = 3) -> float:
-    """Median wall time of ``fleet ARGS`` in a process of its own."""
+def commands_per_run(
+    server: Any, start_worker: Callable[[], Any], send: Callable[[], Any], queue: str
+) -> float:
+    """Redis commands per run for ``COMMAND_RUNS`` calls through a running worker."""
+    worker = start_worker()
+    try:
+        time.sleep(1.0)  # past the worker's start-up chatter
+        before = redis_commands(server)
+        for _ in range(COMMAND_RUNS):
+            send()
+        polls, quiet = 0, 0
+        while quiet < 2:  # empty twice, 0.2 s apart: nothing is between pop and bookkeeping
+            time.sleep(0.2)
+            depth, held = server.llen(queue), server.hlen("unacked")
+            polls += 2
+            idle = not depth and not held
+            quiet = quiet + 1 if idle else 0
+        after = redis_commands(server)
+    finally:
+        stop(worker)
+    return (after - before - polls - 1) / COMMAND_RUNS  # polls and the first INFO
+
+
+def cli_seconds(*args: str, rounds: int = 5) -> list[float]:
+    """Wall times of ``fleet ARGS``, each in a process of its own."""
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -37,18 +156,17 @@ def cli_seconds(*args: str, rounds: int = 3) -> float:
             [sys.executable, "-m", "worker.cli", *args], cwd=REPO, capture_output=True, check=True
         )
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
-def idle_rss_mb(start: Callable[[], subprocess.Popen[bytes]], settle: float = 3.0) -> float:
+def idle_rss_mb(start: Callable[[], Any], settle: float = 3.0) -> float:
     """Resident memory of a worker once it is ready and idle (its whole process tree)."""
     proc = start()
     try:
         time.sleep(settle)
         return _tree_rss_kb(proc.pid) / 1024
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop(proc)
 
 
 def _tree_rss_kb(pid: int) -> int:
@@ -60,3 +178,32 @@ def _tree_rss_kb(pid: int) -> int:
     for child in children.read_text().split() if children.exists() else []:
         total += _tree_rss_kb(int(child))
     return total
+
+
+def rows(client: Any, bare: Any, tmp: Path, broker: str) -> list[Row]:
+    server = redis.Redis.from_url(broker)
+    ours = commands_per_run(
+        server,
+        lambda: fleet_worker("syncs", CONCURRENCY, tmp / "commands.log"),
+        lambda: client.call("fleet.echo", {"message": "x"}),
+        "syncs",
+    )
+    theirs = commands_per_run(
+        server,
+        lambda: bare_worker(CONCURRENCY, tmp / "bare-commands.log", "commands@bench"),
+        lambda: bare.send_task("bare.noop", kwargs={"message": "x"}),
+        "bare",
+    )
+    tools, call = cli_seconds("tools"), cli_seconds("call", "fleet.echo", "{}")
+    rss_ours = idle_rss_mb(lambda: fleet_worker("http", CONCURRENCY, tmp / "rss.log"))
+    rss_bare = idle_rss_mb(lambda: bare_worker(CONCURRENCY, tmp / "rss-bare.log", "rss@bench"))
+    return [
+        ("Redis commands per no-op run, fleet vs bare Celery (target ≤ 10)",
+         f"{ours:.1f} vs {theirs:.1f}", f"{ours / theirs:.2f}"),
+        ("`fleet tools` wall time, vs a 0.5 s target",
+         f"{statistics.median(tools):.2f} s", spread([t / 0.5 for t in tools])),
+        ("`fleet call fleet.echo '{}'` wall time, vs a 0.5 s target",
+         f"{statistics.median(call):.2f} s", spread([t / 0.5 for t in call])),
+        (f"idle worker RSS, `fleet worker -Q http` vs bare Celery (threads c={CONCURRENCY})",
+         f"{rss_ours:.0f} MB vs {rss_bare:.0f} MB", f"{rss_ours / rss_bare:.2f}"),
+    ]  # fmt: skip

@@ -1,20 +1,24 @@
-"""toolfleet benchmarks, each a ratio measured in this one run.
+"""toolfleet benchmarks: the policy's cost, each row a ratio measured in this one run.
 
-    .venv/bin/python -m bench.run            # prints a table of ratios
+    .venv/bin/python -m bench.run            # prints the table (about 8 minutes)
 
-1. no-op throughput: `fleet.echo` through the full policy and ledger vs a bare
-   Celery no-op task, same broker, same pool and concurrency, task events on
-   for both (Flower needs them), same machine. Each worker drains a queue
-   filled before it starts; the rate is taken between the first and last
-   completion, so the publisher does not compete for the two cores.
-2. I/O-bound: `http.request` against a local server answering in 100 ms, a
-   threads worker at concurrency C: achieved rate vs the C / latency ceiling,
-   and vs a bare Celery task making the same httpx call. The server runs on
-   the same two cores, so both are partly CPU-bound here.
-3. enqueue-by-name latency: FleetClient.call (catalog lookup + pydantic
-   validation + publish) vs bare `send_task`, p50 and p99.
-4. costs (bench.costs): Redis commands per no-op run, CLI wall time, idle
-   worker memory.
+Every throughput row is the median of ROUNDS rounds, each measuring the
+fleet and its baseline back to back (their order alternating between
+rounds, so a drifting machine favours neither); the spread across rounds is
+printed beside it. Rows:
+
+1. no-op: `fleet.echo` through the full policy and ledger vs a bare Celery
+   no-op task, same broker, pool, concurrency and task events, Redis results;
+2. fast HTTP: `http.request` GETs of a local server answering at once vs a
+   bare Celery task making the same httpx call;
+3. I/O-bound: the same against a server answering in 100 ms at c=20, vs the
+   bare task and vs the c / latency ceiling;
+4. vs stock Celery keeping results in Postgres (its SQLAlchemy backend, same
+   database): no-op rates, and the most connections each held;
+5. enqueue by name (catalog lookup, validation, publish) vs bare `send_task`,
+   p50 / p99; enqueue to task start at low load (bench.costs);
+6. scaling: 1, 2 and 4 worker processes on one queue (bench.scaling);
+7. costs (bench.costs): Redis commands per run, CLI wall time, idle memory.
 
 It uses its own Redis db (11) and ledger database (toolfleet_bench).
 """
@@ -23,10 +27,8 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 BROKER = "redis://127.0.0.1:6379/11"
@@ -39,215 +41,154 @@ os.environ.update(
 
 import redis  # noqa: E402
 
-from bench.costs import cli_seconds, idle_rss_mb, redis_commands  # noqa: E402
-from bench.report import print_table  # noqa: E402
-from tests.support import REPO, Reply, ScriptedServer  # noqa: E402
+from bench import costs, provider, scaling  # noqa: E402
+from bench.drains import Drain, bare_worker, drain, fleet_worker  # noqa: E402
+from bench.report import print_table, spread  # noqa: E402
+from bench.support import free_port  # noqa: E402
 
-NOOP_TASKS = 2000
+ROUNDS = 3
+NOOP_TASKS = 1500
+HTTP_TASKS = 1000
 IO_TASKS = 600
-IO_LATENCY = 0.1
+DB_BACKEND_TASKS = 500
+IO_LATENCY = provider.SLOW_SECONDS
 CONCURRENCY = 8
 IO_CONCURRENCY = 20
-ENQUEUES = 1000
+DB_BACKEND = "db+" + DATABASE
+
+Pair = tuple[Drain, Drain]
 
 
-def _start(argv: list[str], log: Path, node: str) -> subprocess.Popen[bytes]:
-    from worker.app import app
-
-    argv = [*argv, "-n", node, "-l", "WARNING"]
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while not app.control.ping(destination=[node], timeout=0.5):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"worker did not start:\n{log.read_text()[-2000:]}")
-    return proc
+def rounds(measure: Callable[[int], Pair]) -> list[Pair]:
+    return [measure(n) for n in range(ROUNDS)]
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    proc.wait(30)
+def side_by_side(round_no: int, ours: Callable[[], Drain], theirs: Callable[[], Drain]) -> Pair:
+    if round_no % 2:
+        theirs_first = theirs()
+        return ours(), theirs_first
+    first = ours()
+    return first, theirs()
 
 
-def _drain_rate(start_worker, send, count: int) -> float:
-    """Tasks per second a worker drains from a queue filled before it starts.
-
-    Measured between the first and the last result's completion time (as the
-    result backend recorded them), so neither the publisher's own cost nor
-    the worker's start-up counts, for the fleet and the baseline alike.
-    """
-    results = [send() for _ in range(count)]
-    worker = start_worker()
-    try:
-        done = [result.get(timeout=300) and result.date_done for result in results]
-    finally:
-        _stop(worker)
-    return (count - 1) / (max(done) - min(done)).total_seconds()
+def ratio_row(what: str, pairs: list[Pair], unit: str = "/s") -> tuple[str, str, str]:
+    ours = statistics.median(p[0].rate for p in pairs)
+    theirs = statistics.median(p[1].rate for p in pairs)
+    ratios = [p[0].rate / p[1].rate for p in pairs]
+    return what, f"{ours:.0f}{unit} vs {theirs:.0f}{unit}", spread(ratios)
 
 
-def fleet_worker(queues: str, concurrency: int, log: Path) -> subprocess.Popen[bytes]:
-    return _start(
-        [
-            sys.executable,
-            "-m",
-            "worker.cli",
-            "worker",
-            "-Q",
-            queues,
-            "-c",
-            str(concurrency),
-            "-P",
-            "threads",
-        ],
-        log,
-        f"bench-{queues}@bench",
+def bench_noop(tmp: Path, client, bare, round_no: int) -> Pair:
+    return side_by_side(
+        round_no,
+        lambda: drain(
+            lambda: [fleet_worker("syncs", CONCURRENCY, tmp / "ours.log")],
+            lambda: client.call("fleet.echo", {"message": "x"}).async_result,
+            NOOP_TASKS,
+        ),
+        lambda: drain(
+            lambda: [bare_worker(CONCURRENCY, tmp / "bare.log", "bare@bench")],
+            lambda: bare.send_task("bare.noop", kwargs={"message": "x"}),
+            NOOP_TASKS,
+        ),
     )
 
 
-def bare_worker(concurrency: int, log: Path, node: str) -> subprocess.Popen[bytes]:
-    """The baseline worker: same pool, concurrency and task events as the fleet's."""
-    argv = [sys.executable, "-m", "celery", "-A", "bench.bare_app", "worker", "-Q", "bare",
-            "-c", str(concurrency), "-P", "threads", "-E"]  # fmt: skip
-    return _start(argv, log, node)
-
-
-def bench_noop(tmp: Path) -> tuple[float, float, float, float]:
-    """No-op drain rates, and Redis commands per run, fleet vs bare Celery."""
-    from bench.bare_app import app as bare
-    from worker.client import FleetClient
-
-    client = FleetClient()
-    server = redis.Redis.from_url(BROKER)
-    before = redis_commands(server)
-    ours = _drain_rate(
-        lambda: fleet_worker("syncs", CONCURRENCY, tmp / "ours.log"),
-        lambda: client.call("fleet.echo", {"message": "x"}).async_result,
-        NOOP_TASKS,
-    )
-    middle = redis_commands(server)
-    theirs = _drain_rate(
-        lambda: bare_worker(CONCURRENCY, tmp / "bare.log", "bare@bench"),
-        lambda: bare.send_task("bare.noop", kwargs={"message": "x"}),
-        NOOP_TASKS,
-    )
-    after = redis_commands(server)
-    return ours, theirs, (middle - before) / NOOP_TASKS, (after - middle) / NOOP_TASKS
-
-
-def bench_io(tmp: Path) -> tuple[float, float]:
-    from bench.bare_app import app as bare
-    from worker.client import FleetClient
-
-    server = ScriptedServer()
-    url = server.route("/slow", Reply(200, {"ok": True}, delay=IO_LATENCY))
-    client = FleetClient()
-    try:
-        ours = _drain_rate(
-            lambda: fleet_worker("http", IO_CONCURRENCY, tmp / "io.log"),
+def bench_http(
+    tmp: Path, client, bare, url: str, count: int, concurrency: int, round_no: int
+) -> Pair:
+    return side_by_side(
+        round_no,
+        lambda: drain(
+            lambda: [fleet_worker("http", concurrency, tmp / "http.log")],
             lambda: client.call("http.request", {"url": url}).async_result,
-            IO_TASKS,
-        )
-        theirs = _drain_rate(
-            lambda: bare_worker(IO_CONCURRENCY, tmp / "bare-io.log", "bare-io@bench"),
+            count,
+        ),
+        lambda: drain(
+            lambda: [bare_worker(concurrency, tmp / "bare-http.log", "bare-http@bench")],
             lambda: bare.send_task("bare.get", kwargs={"url": url}),
-            IO_TASKS,
+            count,
+        ),
+    )
+
+
+def bench_db_backend(tmp: Path, client, round_no: int) -> Pair:
+    """The fleet's no-op vs bare Celery storing its results with its SQLAlchemy backend."""
+    from celery import Celery
+
+    stock = Celery("bare", broker=BROKER, backend=DB_BACKEND)
+    stock.conf.update(task_default_queue="bare", result_serializer="json")
+    env = {"BARE_RESULT_BACKEND": DB_BACKEND}
+    try:
+        return side_by_side(
+            round_no,
+            lambda: drain(
+                lambda: [fleet_worker("syncs", CONCURRENCY, tmp / "ours-db.log")],
+                lambda: client.call("fleet.echo", {"message": "x"}).async_result,
+                DB_BACKEND_TASKS,
+                DATABASE,
+            ),
+            lambda: drain(
+                lambda: [bare_worker(CONCURRENCY, tmp / "bare-db.log", "bare-db@bench", env)],
+                lambda: stock.send_task("bare.noop", kwargs={"message": "x"}),
+                DB_BACKEND_TASKS,
+                DATABASE,
+            ),
         )
     finally:
-        server.close()
-    return ours, theirs
-
-
-def bench_enqueue() -> tuple[list[float], list[float]]:
-    """Publish latency, fleet client vs bare send_task, sampled alternately (drift cancels)."""
-    from bench.bare_app import app as bare
-    from worker.client import FleetClient
-
-    client = FleetClient()
-    params = {"method": "POST", "url": "https://api.example.com/x", "json": {"a": 1}}
-    calls = (
-        lambda: client.call("http.request", params),
-        lambda: bare.send_task("http.request", kwargs=params, queue="bench-sink"),
-    )
-    samples: tuple[list[float], list[float]] = ([], [])
-    for i in range(ENQUEUES + 50):
-        for call, times in zip(calls, samples, strict=True):
-            start = time.perf_counter()
-            call()
-            if i >= 50:  # warm-up
-                times.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def _p(samples: list[float], q: float) -> float:
-    return statistics.quantiles(samples, n=100)[int(q) - 1]
+        stock.close()
 
 
 def main() -> None:
+    from bench.bare_app import app as bare
+    from worker.client import FleetClient
     from worker.ledger.schema import migrate
 
     redis.Redis.from_url(BROKER).flushdb()
     migrate()
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        ours, bare, ours_cmds, bare_cmds = bench_noop(tmp)
-        io_rate, io_bare = bench_io(tmp)
-        rss_ours = idle_rss_mb(lambda: fleet_worker("http", CONCURRENCY, tmp / "rss.log"))
-        rss_bare = idle_rss_mb(lambda: bare_worker(CONCURRENCY, tmp / "rss-bare.log", "rss@bench"))
-    tools_s, call_s = cli_seconds("tools"), cli_seconds("call", "fleet.echo", "{}")
-    redis.Redis.from_url(BROKER).flushdb()
-    enqueue_ours, enqueue_bare = bench_enqueue()
-    redis.Redis.from_url(BROKER).flushdb()
-    ceiling = IO_CONCURRENCY / IO_LATENCY
-    rows = [
-        (
-            "no-op throughput, policy+ledger vs bare Celery (threads c=8)",
-            f"{ours:.0f}/s vs {bare:.0f}/s",
-            f"{ours / bare:.2f}",
-        ),
-        (
-            f"I/O-bound http.request, {IO_LATENCY * 1000:.0f} ms provider, c={IO_CONCURRENCY}",
-            f"{io_rate:.0f}/s of {ceiling:.0f}/s ceiling",
-            f"{io_rate / ceiling:.2f}",
-        ),
-        (
-            "I/O-bound, same HTTP call in bare Celery (httpx)",
-            f"{io_bare:.0f}/s of {ceiling:.0f}/s ceiling",
-            f"{io_bare / ceiling:.2f}",
-        ),
-        (
-            "I/O-bound, policy+ledger+SSRF guard vs bare Celery",
-            f"{io_rate:.0f}/s vs {io_bare:.0f}/s",
-            f"{io_rate / io_bare:.2f}",
-        ),
-        (
-            "enqueue-by-name p50, validated vs bare send_task",
-            f"{_p(enqueue_ours, 50):.2f} ms vs {_p(enqueue_bare, 50):.2f} ms",
-            f"{_p(enqueue_ours, 50) / _p(enqueue_bare, 50):.2f}",
-        ),
-        (
-            "enqueue-by-name p99, validated vs bare send_task",
-            f"{_p(enqueue_ours, 99):.2f} ms vs {_p(enqueue_bare, 99):.2f} ms",
-            f"{_p(enqueue_ours, 99) / _p(enqueue_bare, 99):.2f}",
-        ),
-    ]
-    rows += [
-        (
-            "Redis commands per run (no-op), fleet vs bare Celery",
-            f"{ours_cmds:.1f} vs {bare_cmds:.1f}",
-            f"{ours_cmds / bare_cmds:.2f}",
-        ),
-        ("`fleet tools` wall time (target 0.5 s)", f"{tools_s:.2f} s", f"{tools_s / 0.5:.2f}"),
-        (
-            "`fleet call fleet.echo '{}'` wall time (target 0.5 s)",
-            f"{call_s:.2f} s",
-            f"{call_s / 0.5:.2f}",
-        ),
-        (
-            f"idle worker RSS, fleet -Q http vs bare Celery (threads c={CONCURRENCY})",
-            f"{rss_ours:.0f} MB vs {rss_bare:.0f} MB",
-            f"{rss_ours / rss_bare:.2f}",
-        ),
-    ]
-    print_table("benchmark", rows)
+    client = FleetClient()
+    port = free_port()
+    server = provider.start(port)
+    fast, slow = f"http://localhost:{port}/fast", f"http://localhost:{port}/slow"
+    rows: list[tuple[str, str, str]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp_dir:
+            tmp = Path(tmp_dir)
+            noop = rounds(lambda n: bench_noop(tmp, client, bare, n))
+            http = rounds(lambda n: bench_http(tmp, client, bare, fast, HTTP_TASKS, CONCURRENCY, n))
+            io = rounds(lambda n: bench_http(tmp, client, bare, slow, IO_TASKS, IO_CONCURRENCY, n))
+            db = rounds(lambda n: bench_db_backend(tmp, client, n))
+            ceiling = IO_CONCURRENCY / IO_LATENCY
+            rows += [
+                ratio_row(f"no-op, policy + ledger vs bare Celery (threads c={CONCURRENCY})", noop),
+                ratio_row(
+                    f"fast local HTTP GET, http.request vs bare httpx task (c={CONCURRENCY})", http
+                ),
+                ratio_row(
+                    f"I/O-bound, {IO_LATENCY * 1000:.0f} ms provider (c={IO_CONCURRENCY}), "
+                    "vs bare Celery",
+                    io,
+                ),
+                (
+                    "I/O-bound vs the c / latency ceiling, fleet (bare)",
+                    f"{statistics.median(p[0].rate for p in io):.0f}/s of {ceiling:.0f}/s",
+                    f"{spread([p[0].rate / ceiling for p in io])} "
+                    f"({statistics.median(p[1].rate / ceiling for p in io):.2f})",
+                ),
+                ratio_row("no-op vs stock Celery with its SQLAlchemy result backend", db),
+                (
+                    "most Postgres connections held, fleet vs SQLAlchemy backend",
+                    f"{max(p[0].connections for p in db)} vs {max(p[1].connections for p in db)}",
+                    "",
+                ),
+            ]
+            rows += costs.latency_rows(client, bare, tmp)
+            rows += scaling.rows(client, slow, tmp)
+            rows += costs.rows(client, bare, tmp, BROKER)
+    finally:
+        server.terminate()
+        redis.Redis.from_url(BROKER).flushdb()
+    print_table(f"benchmark (median of {ROUNDS} rounds, spread in brackets)", rows, 34)
 
 
 if __name__ == "__main__":
