@@ -5,11 +5,7 @@
   start at low load (one call every 20 ms to an idle worker: from before the
   publish to the run's ``started_at`` in the ledger, both on this machine's
   clock);
-- Redis commands per tool run: ``INFO commandstats`` over a stream of no-op
-  calls through a running worker (publish, delivery, policy, events,
-  result, ack; the benchmark's own polling subtracted), fleet vs bare Celery.
-  A caller waiting on ``AsyncResult.get()`` adds its own (SUBSCRIBE, GET,
-  UNSUBSCRIBE) to either;
+- Redis commands per tool run (bench.commands, on a redis-server of its own);
 - ``fleet tools`` / ``fleet call TOOL '{}'`` wall time;
 - resident memory of an idle worker: ``fleet worker -Q http`` vs a bare
   Celery worker with the same pool and concurrency.
@@ -17,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
@@ -32,9 +29,8 @@ from bench.report import spread
 from tests.support import REPO
 
 ROUNDS = 3
-ENQUEUES = 400
-LOW_LOAD_CALLS = 150
-COMMAND_RUNS = 1000
+ENQUEUES = 300
+LOW_LOAD_CALLS = 100
 CONCURRENCY = 8
 Row = tuple[str, str, str]
 
@@ -118,35 +114,6 @@ def latency_rows(client: Any, bare: Any, tmp: Path) -> list[Row]:
     return rows
 
 
-def redis_commands(client: Any) -> int:
-    """Commands the server has run so far (every command, every client)."""
-    stats = client.info("commandstats")
-    return sum(int(entry["calls"]) for entry in stats.values())
-
-
-def commands_per_run(
-    server: Any, start_worker: Callable[[], Any], send: Callable[[], Any], queue: str
-) -> float:
-    """Redis commands per run for ``COMMAND_RUNS`` calls through a running worker."""
-    worker = start_worker()
-    try:
-        time.sleep(1.0)  # past the worker's start-up chatter
-        before = redis_commands(server)
-        for _ in range(COMMAND_RUNS):
-            send()
-        polls, quiet = 0, 0
-        while quiet < 2:  # empty twice, 0.2 s apart: nothing is between pop and bookkeeping
-            time.sleep(0.2)
-            depth, held = server.llen(queue), server.hlen("unacked")
-            polls += 2
-            idle = not depth and not held
-            quiet = quiet + 1 if idle else 0
-        after = redis_commands(server)
-    finally:
-        stop(worker)
-    return (after - before - polls - 1) / COMMAND_RUNS  # polls and the first INFO
-
-
 def cli_seconds(*args: str, rounds: int = 5) -> list[float]:
     """Wall times of ``fleet ARGS``, each in a process of its own."""
     times = []
@@ -180,20 +147,12 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def rows(client: Any, bare: Any, tmp: Path, broker: str) -> list[Row]:
-    server = redis.Redis.from_url(broker)
-    ours = commands_per_run(
-        server,
-        lambda: fleet_worker("syncs", CONCURRENCY, tmp / "commands.log"),
-        lambda: client.call("fleet.echo", {"message": "x"}),
-        "syncs",
+def rows(client: Any, bare: Any, tmp: Path) -> list[Row]:
+    counted = subprocess.run(
+        [sys.executable, "-m", "bench.commands"], cwd=REPO, capture_output=True, check=True
     )
-    theirs = commands_per_run(
-        server,
-        lambda: bare_worker(CONCURRENCY, tmp / "bare-commands.log", "commands@bench"),
-        lambda: bare.send_task("bare.noop", kwargs={"message": "x"}),
-        "bare",
-    )
+    commands = json.loads(counted.stdout.decode().strip().splitlines()[-1])
+    ours, theirs = commands["fleet"], commands["bare"]
     tools, call = cli_seconds("tools"), cli_seconds("call", "fleet.echo", "{}")
     rss_ours = idle_rss_mb(lambda: fleet_worker("http", CONCURRENCY, tmp / "rss.log"))
     rss_bare = idle_rss_mb(lambda: bare_worker(CONCURRENCY, tmp / "rss-bare.log", "rss@bench"))

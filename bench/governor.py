@@ -18,10 +18,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.support import free_port, start_redis, start_workers, stop
+from bench.support import DATABASE, free_port, start_redis, start_workers, stop
 
 LIMIT, BURST, CALLS, WORKERS, CONCURRENCY = 20, 5, 600, 4, 8
-DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet_bench"
 
 
 REDIS_PORT, SIM_PORT = free_port(), free_port()

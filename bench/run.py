@@ -18,7 +18,8 @@ printed beside it. Rows:
 5. enqueue by name (catalog lookup, validation, publish) vs bare `send_task`,
    p50 / p99; enqueue to task start at low load (bench.costs);
 6. scaling: 1, 2 and 4 worker processes on one queue (bench.scaling);
-7. costs (bench.costs): Redis commands per run, CLI wall time, idle memory.
+7. costs (bench.costs, bench.commands): Redis commands per run, CLI wall
+   time, idle memory.
 
 It uses its own Redis db (11) and ledger database (toolfleet_bench).
 """
@@ -31,8 +32,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.support import DATABASE, free_port
+
 BROKER = "redis://127.0.0.1:6379/11"
-DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet_bench"
 os.environ.update(
     FLEET_BROKER_URL=BROKER,
     FLEET_DATABASE_URL=DATABASE,
@@ -44,13 +46,12 @@ import redis  # noqa: E402
 from bench import costs, provider, scaling  # noqa: E402
 from bench.drains import Drain, bare_worker, drain, fleet_worker  # noqa: E402
 from bench.report import print_table, spread  # noqa: E402
-from bench.support import free_port  # noqa: E402
 
 ROUNDS = 3
-NOOP_TASKS = 1500
-HTTP_TASKS = 1000
-IO_TASKS = 600
-DB_BACKEND_TASKS = 500
+NOOP_TASKS = 1200
+HTTP_TASKS = 700
+IO_TASKS = 500
+DB_BACKEND_TASKS = 300
 IO_LATENCY = provider.SLOW_SECONDS
 CONCURRENCY = 8
 IO_CONCURRENCY = 20
@@ -184,7 +185,7 @@ def main() -> None:
             ]
             rows += costs.latency_rows(client, bare, tmp)
             rows += scaling.rows(client, slow, tmp)
-            rows += costs.rows(client, bare, tmp, BROKER)
+            rows += costs.rows(client, bare, tmp)
     finally:
         server.terminate()
         redis.Redis.from_url(BROKER).flushdb()

@@ -19,7 +19,7 @@ from bench.report import spread
 
 PROCESSES = (1, 2, 4, 8)
 CONCURRENCY = 4
-CALLS_PER_PROCESS = 160
+CALLS_PER_PROCESS = 120
 ROUNDS = 3
 
 

@@ -12,6 +12,9 @@ import redis
 
 from tests.support import REPO
 
+# The benchmarks' ledger database (migrated by each benchmark on start).
+DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet_bench"
+
 
 def free_port() -> int:
     with socket.socket() as sock:

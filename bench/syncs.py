@@ -19,10 +19,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.support import free_port, start_redis, start_workers, stop
+from bench.support import DATABASE, free_port, start_redis, start_workers, stop
 
 ISSUES, REPO_NAME, PER_PAGE = 2000, "octo/bench", 100
-DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet_bench"
 REDIS_PORT, SIM_PORT = free_port(), free_port()
 BROKER = f"redis://127.0.0.1:{REDIS_PORT}/0"
 os.environ.update(

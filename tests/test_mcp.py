@@ -231,6 +231,22 @@ def test_http_needs_the_token_and_a_long_call_answers_a_run_id(mcp_http, server)
     assert "no run 'no-such-run'" in seen["missing"].content[0].text
 
 
+def test_a_call_with_the_broker_down_is_an_error_naming_it_with_the_password_masked():
+    broker = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    answers: list[Any] = []
+
+    async def scenario(session: ClientSession) -> None:
+        answers.append(await session.call_tool("fleet__echo", {"message": "hi"}))
+
+    over_stdio(scenario, env={"FLEET_BROKER_URL": broker})
+
+    (answer,) = answers
+    error = answer.structured_content["error"]
+    assert answer.is_error and error["type"] == "BrokerUnavailable" and error["retryable"]
+    assert error["message"].startswith(f"cannot reach the broker {broker.replace('hunter2', '**')}")
+    assert "hunter2" not in str(answer)
+
+
 def test_http_refuses_to_listen_beyond_loopback_without_a_token():
     out = fleet_cli("mcp", "--http", "--address", "0.0.0.0", check=False)
 

@@ -12,12 +12,10 @@ from worker.cli.output import echo_json, table
 def limits(as_json: bool) -> None:
     """Rate scopes the fleet has used: limit, tokens left, learned limits, closures,
     circuit and parked runs."""
-    import redis
-
-    from worker.settings import get_settings
+    from worker.fleet_redis import fleet_redis
     from worker.tools.governor.state import fleet_snapshot
 
-    state = fleet_snapshot(redis.Redis.from_url(get_settings().broker_url))
+    state = fleet_snapshot(fleet_redis())
     if as_json:
         echo_json(state)
         return

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from worker import ledger
 from worker.errors import ToolError, bad_params
-from worker.front.client import FleetClient, UnknownTool
+from worker.front.client import BrokerUnavailable, FleetClient, UnknownTool
 from worker.front.follow import news
 from worker.ledger import history
 
@@ -73,6 +73,8 @@ def call_and_wait(
         handle = client.call(tool, arguments, agent_task_id=agent_task_id)
     except UnknownTool as exc:
         return failure("UnknownTool", str(exc))
+    except BrokerUnavailable as exc:  # nothing was published: the agent may try again
+        return failure("BrokerUnavailable", str(exc), retryable=True)
     except ToolError as exc:
         return _tool_failure(exc)
     deadline = time.monotonic() + wait_seconds
