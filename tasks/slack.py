@@ -19,7 +19,7 @@ import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from http.client import HTTPException
-from typing import Any
+from typing import Annotated, Any
 from urllib.error import URLError
 
 from pydantic import BaseModel, Field, model_validator
@@ -47,7 +47,7 @@ from worker.tools.context import current_call
 CHANNEL_ID = r"[CGD][A-Z0-9]{2,20}"
 # Slack's rule: lowercase letters, digits, "-" and "_", at least one letter or digit.
 CHANNEL_NAME = r"[a-z0-9_-]*[a-z0-9][a-z0-9_-]*"
-TS = r"^\d{1,10}\.\d{1,6}$"
+TS = r"^[0-9]{1,10}\.[0-9]{1,6}$"  # not \d: pydantic's \d also takes non-ASCII digits
 # Rate scopes: Slack limits each Web API method by its tier, per workspace, and
 # chat.postMessage to about one message per second per channel. History and
 # replies are Tier 1 (1/min) for apps not approved for the Slack Marketplace.
@@ -169,6 +169,14 @@ provider = Provider(
 # ---- params ---------------------------------------------------------------
 
 
+# A Block Kit block is free-form but for its string ``type`` (checked below), which
+# the published schema says too.
+Block = Annotated[
+    dict[str, Any],
+    Field(json_schema_extra={"required": ["type"], "properties": {"type": {"type": "string"}}}),
+]
+
+
 class PostMessage(BaseModel):
     channel: str = Field(
         pattern=rf"^(?:{CHANNEL_ID}|#?{CHANNEL_NAME})$",
@@ -178,9 +186,10 @@ class PostMessage(BaseModel):
     text: str | None = Field(
         default=None,
         max_length=40_000,
-        description="Message text (mrkdwn); the notification fallback when blocks are given.",
+        description="Message text (mrkdwn): needed unless blocks are given, then their "
+        "notification fallback.",
     )
-    blocks: list[dict[str, Any]] | None = Field(
+    blocks: list[Block] | None = Field(
         default=None, min_length=1, max_length=50, description="Block Kit blocks."
     )
     thread_ts: str | None = Field(

@@ -15,6 +15,7 @@ from tests.support import Reply, letters_of, wait_final, wait_for
 from worker import ledger
 from worker.client import UnknownTool
 from worker.errors import BadParams
+from worker.tools.params import MAX_CHARS, MAX_DEPTH
 
 pytestmark = pytest.mark.usefixtures("fleet_worker")
 
@@ -46,6 +47,44 @@ def test_client_rejects_invalid_params_before_sending(client, broker, params, co
     assert caught.value.message.startswith("http.request: ")
     assert broker.llen("http") == queued_before
     assert _run_count() == runs_before
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("params", "complaint"),
+    [
+        ({"message": "a\x00b"}, "message: NUL characters are refused"),
+        ({"data": {"k": [{"k\x00": 1}]}}, "data.k.0: NUL characters are refused in keys"),
+        ({"data": _nested(MAX_DEPTH)}, f"nested deeper than {MAX_DEPTH} levels"),
+        ({"data": {"big": "x" * MAX_CHARS}}, "params: larger than 1,000,000 characters"),
+    ],
+)
+def test_fleet_wide_rules_refuse_params_the_tools_model_would_take(client, params, complaint):
+    with pytest.raises(BadParams, match=complaint):
+        client.validate("fleet.echo", params)
+
+
+def test_fleet_wide_rules_take_params_up_to_their_bounds(client):
+    # The params object is level 1, so data may hold MAX_DEPTH - 1 levels.
+    assert client.validate("fleet.echo", {"data": _nested(MAX_DEPTH - 1)})
+    assert client.validate("fleet.echo", {"data": {"big": "x" * (MAX_CHARS - 100)}})
+
+
+def test_worker_dead_letters_params_with_a_nul_and_stores_them(client):
+    # Regression: PostgreSQL stores no NUL in JSONB; the run was never recorded at all.
+    result = client.app.send_task("fleet.echo", kwargs={"message": "a\x00b"})
+
+    with pytest.raises(BadParams, match="message: NUL characters are refused"):
+        result.get(timeout=20)
+    assert wait_final(result.id)["status"] == "dead"
+    [letter] = letters_of(result.id)
+    assert letter["params"] == {"message": "a\ufffdb"}
 
 
 def test_client_rejects_unknown_tool_names_with_suggestions(client, broker):

@@ -17,6 +17,10 @@ the result backend, task events and Flower, log lines:
 
 Masking by name keeps numbers, booleans and nulls (``max_tokens: 100`` is not
 a credential) and masks strings and containers whole.
+
+Every sink also gets text it can keep: a NUL character becomes U+FFFD, since
+PostgreSQL stores none in text or JSONB (a call refused for one must still be
+recorded, with its params, as a dead letter).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import re
 from typing import Any
 
 MASK = "***"
+NUL_REPLACEMENT = "\ufffd"
 
 SENSITIVE_EXACT = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 SENSITIVE_PARTS = ("token", "secret", "password", "passwd", "api-key", "apikey", "signature")
@@ -69,7 +74,10 @@ _cache: dict[int, tuple[object, list[str]]] = {}
 
 
 def redact(text: str) -> str:
-    """``text`` with configured secrets and sensitively named values masked."""
+    """``text`` with configured secrets and sensitively named values masked (and NUL
+    characters replaced)."""
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_REPLACEMENT)
     for secret in _secrets():
         if secret in text:
             text = text.replace(secret, MASK)

@@ -24,9 +24,8 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 from kombu.utils.url import maybe_sanitize_url
-from pydantic import ValidationError
 
-from worker.errors import BadParams, bad_params
+from worker.errors import BadParams
 from worker.tools.catalog import ToolSpec, catalog, resolve
 
 # A caller waiting on a publish wants an answer in seconds, not Celery's default
@@ -97,10 +96,7 @@ class FleetClient:
         params = {} if params is None else params
         if not isinstance(params, dict):
             raise BadParams(f"params must be a JSON object, not {type(params).__name__}")
-        try:
-            spec.params_model.model_validate(params)
-        except ValidationError as exc:
-            raise bad_params(exc, prefix=f"{tool}: ") from None
+        spec.parse(params, prefix=f"{tool}: ")
         return params
 
     def call(

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from worker.errors import ToolError
+from worker.errors import BadParams, ToolError, bad_params
 from worker.queues import queue_for
 from worker.settings import Settings
+from worker.tools.params import check_shape
 
 ClientFactory = Callable[[Settings, str], Any]
 ErrorMapper = Callable[[Exception], ToolError]
@@ -72,6 +73,18 @@ class ToolSpec:
         if not self.writes:
             return None
         return "reconciled" if self.reconcile is not None else "may repeat"
+
+    def parse(self, params: dict[str, Any], prefix: str = "") -> BaseModel:
+        """``params`` as the tool's model, or :class:`~worker.errors.BadParams` (its
+        message after ``prefix``): the fleet-wide rules (worker.tools.params) first, then
+        the model. The client and the worker both validate here."""
+        try:
+            check_shape(params)
+            return self.params_model.model_validate(params)
+        except ValidationError as exc:
+            raise bad_params(exc, prefix) from None
+        except BadParams as exc:
+            raise BadParams(prefix + exc.message) from None
 
     def params_schema(self) -> dict[str, Any]:
         return self.params_model.model_json_schema()

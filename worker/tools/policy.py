@@ -5,7 +5,8 @@ One execution of a tool message, in order:
 1. ledger: mark the run ``running`` (a run found already final is answered
    from the ledger; one found ``running`` was lost by a dead worker and is
    counted as a redelivery, buried past ``FLEET_MAX_REDELIVERIES``);
-2. validate the params (keyword arguments only) — invalid: dead letter now;
+2. validate the params (keyword arguments only; the fleet-wide rules of
+   worker.tools.params, then the tool's model) — invalid: dead letter now;
 3. idempotency: another run holding the same key answers for this one
    (finished: its outcome is copied; still going: this one parks);
 4. the governor admits the call against every rate scope it takes and its
@@ -33,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from celery import Task
-from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from worker import events, ledger
@@ -42,7 +42,6 @@ from worker.errors import (
     Fatal,
     Retryable,
     ToolError,
-    bad_params,
     failure_trace,
     from_dict,
 )
@@ -132,9 +131,9 @@ class ToolTask(Task):
                 attempted=False,
             )
         try:
-            parsed = self.spec.params_model.model_validate(params)
-        except ValidationError as exc:
-            self._bury(ref, bad_params(exc), headers, attempted=False)
+            parsed = self.spec.parse(params)
+        except BadParams as exc:
+            self._bury(ref, exc, headers, attempted=False)
         if begun.holder is not None:
             if begun.holder.status in ledger.FINAL_STATUSES:
                 outbox.write("copy_outcome", run_id=ref.run_id, holder=begun.holder)
