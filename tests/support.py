@@ -366,3 +366,56 @@ class TcpProxy:
         finally:
             with contextlib.suppress(OSError):
                 dst.close()
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster (``initdb`` in a temp dir of its own, removed by
+    :meth:`close`) on a free port, which the test may stop and start without touching
+    the shared one. Run as the ``postgres`` user when the tests run as root (the
+    server refuses root; pytest's own temp dirs are closed to other users)."""
+
+    def __init__(self, database: str = "toolfleet") -> None:
+        import glob
+        import shutil
+        import tempfile
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb")]
+        if not found[-1]:
+            pytest.skip("PostgreSQL server binaries (initdb) are not installed")
+        self.bin = Path(found[-1]).parent
+        self.port = free_port()
+        self.directory = directory = Path(tempfile.mkdtemp(prefix="toolfleet-pg-"))
+        self.data = directory / "pgdata"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        self.as_owner: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(directory, "postgres")
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+        import psycopg
+
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {database}")
+
+    def dsn(self, database: str) -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.as_owner, str(self.bin / tool), *args], check=True,
+                       capture_output=True, cwd=self.directory)  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.directory / "postgres.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def close(self) -> None:
+        import shutil
+
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)

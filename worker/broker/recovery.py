@@ -92,8 +92,26 @@ def beat(client: Any) -> None:
         client.eval(_BEAT, 1, HEARTBEATS_KEY, _identity)
 
 
+def give_back(channel: Any) -> int:
+    """At a clean exit, once running calls have finished: put what this process still
+    holds (received, never started) back on its queues. kombu restores these when its
+    channel closes, but a stopping worker exits before that; left alone they would wait
+    for the visibility timeout. Returns how many."""
+    if _identity is None:
+        return 0
+    client, qos = channel.client, channel.qos
+    prefix = f"{_identity}{HOLDER_SEPARATOR}"
+    members = [m for m in map(_text, client.zrange(qos.unacked_index_key, 0, -1))
+               if m.startswith(prefix)]  # fmt: skip
+    for member in members:
+        qos.restore_by_tag(member, client=client)  # WATCHed: at most once
+    if members:
+        logger.info("%d message(s) received but not started put back on their queues", len(members))
+    return len(members)
+
+
 def leave(client: Any) -> None:
-    """A clean exit: kombu has restored what this process held; forget its entries."""
+    """A clean exit: forget this process's heartbeat (after :func:`give_back`)."""
     global _identity
     if _identity is not None:
         client.zrem(HEARTBEATS_KEY, _identity)

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from worker.broker.delayed import move_due
-from worker.broker.recovery import beat, join, leave, recover
+from worker.broker.recovery import beat, give_back, join, leave, recover
 
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
@@ -36,11 +36,13 @@ class Upkeep:
         self._thread.start()
 
     def stop(self) -> None:
-        """A clean exit: stop ticking, then leave the heartbeat set."""
+        """A clean exit (running calls have finished): stop ticking, give back what was
+        received but never started, then leave the heartbeat set."""
         self._stop.set()
         self._thread.join(5)
         try:
             with self.app.connection_for_write() as conn:
+                give_back(conn.default_channel)
                 leave(conn.default_channel.client)
         except Exception as exc:  # noqa: BLE001 — the beat then expires on its own
             logger.warning("could not leave the heartbeat set: %s", exc)

@@ -95,8 +95,10 @@ def driver_cursor() -> Iterator[Any]:
 
     try:
         pooled = engine().raw_connection()
-    except OperationalError as exc:
-        raise LedgerUnavailable(f"ledger unavailable: {redact(str(exc.orig))}") from None
+    except (OperationalError, psycopg.OperationalError) as exc:
+        # The pool raises the driver's own error here, not SQLAlchemy's wrapper.
+        reason = exc.orig if isinstance(exc, OperationalError) else exc
+        raise LedgerUnavailable(f"ledger unavailable: {redact(str(reason))}") from None
     driver = pooled.driver_connection
     try:
         driver.autocommit = True
