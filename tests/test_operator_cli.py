@@ -7,7 +7,6 @@ import json
 import re
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -209,21 +208,3 @@ def test_housekeeping_sends_no_task_events_while_tool_calls_do(client):
     about_echo = {e["type"] for e in seen if e.get("uuid") == echo.id}
     assert about_drain == []
     assert {"task-sent", "task-received", "task-succeeded"} <= about_echo
-
-
-def test_call_with_the_broker_down_fails_in_seconds_naming_it_and_records_nothing(ledger_db):
-    from tests.support import free_port
-
-    agent = f"agent-{uuid.uuid4()}"
-    broker = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
-    started = time.monotonic()
-
-    done = fleet_cli("call", "fleet.echo", "{}", "--agent-task-id", agent,
-                     env={"FLEET_BROKER_URL": broker}, check=False)  # fmt: skip
-
-    assert done.returncode == 1
-    assert time.monotonic() - started < 10
-    (line,) = done.stderr.strip().splitlines()
-    assert line.startswith(f"Error: cannot reach the broker {broker.replace('hunter2', '**')}")
-    assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
-    assert not [r for r in ledger.list_runs(limit=1000) if r["agent_task_id"] == agent]
