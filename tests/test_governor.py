@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_HOST
+from tests.support import RedisServer
 from worker.settings import Settings
 from worker.tools.governor import Budget, Governor, parse_limit
 from worker.tools.governor.limits import Limit, budgets
@@ -289,10 +290,23 @@ def test_a_failed_probe_reopens_the_circuit_and_an_answer_resets_the_count(fleet
 
 
 def test_an_admitted_call_costs_one_round_trip_or_two_when_there_is_something_to_learn(
-    fleet_redis,
+    tmp_path,
 ):
-    gov = worker_governor()
+    # INFO commandstats counts the whole server: a server of the test's own, so
+    # nothing else on the machine adds to the count.
+    server = RedisServer(tmp_path)
+    try:
+        _count_round_trips(server.client(), server.url)
+    finally:
+        server.stop()
+
+
+def _count_round_trips(fleet_redis: redis.Redis, url: str) -> None:
+    gov = Governor(redis.Redis.from_url(url), Settings(broker_url=url))
     scopes = [budget("test:a", "100/s burst 100"), budget("test:b", "100/s burst 100")]
+    # A new server knows no script yet: each is loaded on its first use (once per server).
+    warm = gov.acquire([budget("test:warm", "100/s")], "test", run_id="warm")
+    gov.learn(warm, outcome="ok", headers={"x-ratelimit-remaining": "99", "x-ratelimit-reset": "1"})
     before = evalsha_calls(fleet_redis)
 
     quiet = gov.acquire(scopes, "test", run_id="quiet")
