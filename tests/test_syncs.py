@@ -252,7 +252,7 @@ def test_a_429_mid_sync_finishes_later_with_every_item_once(app, sim):
 
 
 def test_two_beat_processes_schedule_a_sync_as_one_would(app, sim, sync_logs, sync_worker):
-    beat_env = {**SYNC_ENV, "FLEET_SYNCS": json.dumps([{**SYNCS[1], "every": 5}])}
+    beat_env = {**SYNC_ENV, "FLEET_SYNCS": json.dumps([{**SYNCS[1], "every": 2}])}
     beats = [
         subprocess.Popen(
             [sys.executable, "-m", "worker.cli", "beat", "-l", "INFO"],
@@ -265,7 +265,7 @@ def test_two_beat_processes_schedule_a_sync_as_one_would(app, sim, sync_logs, sy
     ]
     started = datetime.now(UTC)
     try:
-        time.sleep(31)
+        time.sleep(15)
     finally:
         for beat in beats:
             beat.terminate()
@@ -285,7 +285,7 @@ def test_two_beat_processes_schedule_a_sync_as_one_would(app, sim, sync_logs, sy
             .all()
         )
     real = [r for r in runs if r and not r.get("skipped")]
-    assert 5 <= len(real) <= 8  # one beat: every 5 s for ~31 s (6-7); two without a lock: ~13
+    assert 5 <= len(real) <= 9  # one beat: every 2 s for ~15 s (6-7); two without a lock: ~14
 
 
 def test_github_commits_first_run_then_only_newer(app, sim):
