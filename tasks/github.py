@@ -19,12 +19,8 @@ import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import requests
-from github import Auth, Github, GithubException, RateLimitExceededException
-from github.GithubObject import NotSet
-from github.PaginatedList import PaginatedList
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.shared.clients import per_thread, require
@@ -40,6 +36,15 @@ from worker.errors import (
 from worker.settings import Settings
 from worker.tools.catalog import Provider, params_config
 from worker.tools.context import current_call
+from worker.tools.sdk import lazy
+
+if TYPE_CHECKING:
+    from github import Github
+    from github.PaginatedList import PaginatedList
+
+# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+github = lazy("github")
+requests = lazy("requests")
 
 REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minute
@@ -67,8 +72,8 @@ LIMITS = {  # GitHub's published limits for a token or an App installation
 def make_client(settings: Settings, credential: str) -> Github:
     require(settings.github_token, "GITHUB_TOKEN", credential)
     assert settings.github_token is not None
-    return Github(
-        auth=Auth.Token(settings.github_token.get_secret_value()),
+    return github.Github(
+        auth=github.Auth.Token(settings.github_token.get_secret_value()),
         base_url=settings.github_api_url.rstrip("/"),
         # PyGithub insists on whole seconds; round up so 0.5 s does not become 0.
         timeout=math.ceil(settings.provider_timeout_seconds),
@@ -79,17 +84,22 @@ def make_client(settings: Settings, credential: str) -> Github:
     )
 
 
+def given(value: Any) -> Any:
+    """``value``, or PyGithub's ``NotSet`` when it is empty (the parameter is left out)."""
+    return value or github.GithubObject.NotSet
+
+
 def map_error(exc: Exception) -> ToolError:
     """PyGithub and requests failures → the taxonomy (the one GitHub mapper)."""
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
         return Unavailable(f"GitHub unreachable: {type(exc).__name__}")
-    if not isinstance(exc, GithubException):
+    if not isinstance(exc, github.GithubException):
         return ToolError(f"unexpected {type(exc).__name__}: {exc}")
     headers = {k.lower(): str(v) for k, v in (exc.headers or {}).items()}
     data = exc.data if isinstance(exc.data, dict) else {}
     message = str(data.get("message") or exc.data or "no message")
     details = {"request_id": headers.get("x-github-request-id")}
-    rate_limited = isinstance(exc, RateLimitExceededException) or (
+    rate_limited = isinstance(exc, github.RateLimitExceededException) or (
         exc.status in (403, 429)
         and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)
     )
@@ -162,6 +172,7 @@ def probe(gh: Github, settings: Settings) -> dict[str, Any]:
 
 provider = Provider(
     "github",
+    sdk=("github", "requests"),
     client=make_client,
     map_error=map_error,
     limits=LIMITS,
@@ -261,7 +272,7 @@ def search_repositories(gh: Github, p: SearchRepositories) -> dict[str, Any]:
     found: list[PaginatedList[Any]] = []
 
     def listing() -> PaginatedList[Any]:
-        found.append(gh.search_repositories(p.query, sort=p.sort or NotSet, order=p.order))
+        found.append(gh.search_repositories(p.query, sort=given(p.sort), order=p.order))
         return found[0]
 
     result = _page(gh, p, listing, _repo_summary)
@@ -289,10 +300,10 @@ def list_commits(gh: Github, p: ListCommits) -> dict[str, Any]:
         gh,
         p,
         lambda: gh.get_repo(p.repo).get_commits(
-            sha=p.sha or NotSet,
-            since=p.since or NotSet,
-            until=p.until or NotSet,
-            author=p.author or NotSet,
+            sha=given(p.sha),
+            since=given(p.since),
+            until=given(p.until),
+            author=given(p.author),
         ),
         _commit_summary,
     )
@@ -305,7 +316,7 @@ def list_issues(gh: Github, p: ListIssues) -> dict[str, Any]:
         gh,
         p,
         lambda: gh.get_repo(p.repo).get_issues(
-            state=p.state, labels=p.labels or NotSet, since=p.since or NotSet
+            state=p.state, labels=given(p.labels), since=given(p.since)
         ),
         _issue_summary,
     )
@@ -384,7 +395,7 @@ def list_pull_requests(gh: Github, p: ListPullRequests) -> dict[str, Any]:
         gh,
         p,
         lambda: gh.get_repo(p.repo).get_pulls(
-            state=p.state, base=p.base or NotSet, head=p.head or NotSet
+            state=p.state, base=given(p.base), head=given(p.head)
         ),
         _pull_summary,
     )
@@ -442,7 +453,7 @@ def create_pr_review(gh: Github, p: CreatePrReview) -> dict[str, Any]:
         raise BadParams("a COMMENT review needs a body or line comments")
     pull = gh.get_repo(p.repo).get_pull(p.number)
     comments = [c.model_dump(exclude_none=True) for c in p.comments]
-    review = pull.create_review(body=_marked(p.body), event=p.event, comments=comments or NotSet)
+    review = pull.create_review(body=_marked(p.body), event=p.event, comments=given(comments))
     return _review_result(p, review)
 
 

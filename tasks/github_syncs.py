@@ -15,14 +15,15 @@ down, so some are read twice (and written once), none skipped.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from github import Github
-from github.GithubObject import NotSet
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.github import READ, REPO_PATTERN, _issue_summary, provider
+from tasks.github import READ, REPO_PATTERN, _issue_summary, given, provider
 from worker.syncs.kinds import Item, Page, rewind_iso, sync_kind
+
+if TYPE_CHECKING:
+    from github import Github
 
 PER_PAGE = 100
 
@@ -41,7 +42,7 @@ def issues_changed(gh: Github, config: IssuesSync, since: str | None, token: Any
     number = token["page"] if token else 0
     gh.requester.per_page = PER_PAGE
     listing = gh.get_repo(config.repo).get_issues(
-        state="all", sort="updated", direction="asc", since=_moment(after) if after else NotSet
+        state="all", sort="updated", direction="asc", since=given(after and _moment(after))
     )
     batch = listing.get_page(number)
     items = [_item(config.repo, issue) for issue in batch]
@@ -73,7 +74,7 @@ def commits_since(gh: Github, config: CommitsSync, since: str | None, token: Any
     number = token or 0
     gh.requester.per_page = PER_PAGE
     listing = gh.get_repo(config.repo).get_commits(
-        sha=config.branch or NotSet, since=_moment(since) if since else NotSet
+        sha=given(config.branch), since=given(since and _moment(since))
     )
     batch = listing.get_page(number)
     items = [_commit_item(config.repo, commit) for commit in batch]

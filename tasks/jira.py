@@ -18,10 +18,8 @@ from __future__ import annotations
 import difflib
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import requests
-from jira import JIRA, JIRAError
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from tasks.shared.clients import per_thread, require
@@ -31,6 +29,14 @@ from worker.errors import parse_retry_after as retry_after_of
 from worker.settings import Settings
 from worker.tools.catalog import Provider, params_config
 from worker.tools.context import current_call
+from worker.tools.sdk import lazy
+
+if TYPE_CHECKING:
+    from jira import JIRA
+
+# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+jira_sdk = lazy("jira")
+requests = lazy("requests")
 
 PROJECT_KEY = r"^[A-Z][A-Z0-9_]+$"
 ISSUE_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"
@@ -41,12 +47,6 @@ MARKER_PROPERTY = "toolfleet"  # entity property on what a write creates: {"run_
 # as a number, so the default is a conservative guess (FLEET_RATE_LIMITS overrides it).
 READ = WRITE = ["jira:{credential}"]
 LIMITS = {"jira": ["300/m burst 30"]}
-# Dropped connections, timeouts and bodies cut mid-way: the provider, not the call, failed.
-NETWORK_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
 SEARCH_FIELDS = ("summary", "status", "assignee", "priority", "labels", "updated", "issuetype")
 # Filter values: one line, no control characters (quoting then only needs \ and ").
 Value = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
@@ -61,7 +61,7 @@ def make_client(settings: Settings, credential: str) -> JIRA:
     require(settings.jira_username, "JIRA_USERNAME", credential)
     require(settings.jira_api_token, "JIRA_API_TOKEN", credential)
     assert settings.jira_api_token is not None
-    return JIRA(
+    return jira_sdk.JIRA(
         server=str(settings.jira_base_url),
         basic_auth=(str(settings.jira_username), settings.jira_api_token.get_secret_value()),
         max_retries=0,  # ResilientSession would sleep up to 60 s on 429/503 inside the worker
@@ -75,9 +75,11 @@ def map_error(exc: Exception) -> ToolError:
 
     Never ``str(exc)``: a JIRAError's text includes request and response headers.
     """
-    if isinstance(exc, NETWORK_ERRORS):
+    # Dropped connections, timeouts and bodies cut mid-way: the provider, not the call, failed.
+    network = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+    if isinstance(exc, network):
         return Unavailable(f"Jira unreachable: {type(exc).__name__}")
-    if not isinstance(exc, JIRAError):
+    if not isinstance(exc, jira_sdk.JIRAError):
         return ToolError(f"unexpected {type(exc).__name__}")
     response = exc.response
     if exc.status_code is None or response is None:
@@ -94,7 +96,7 @@ def map_error(exc: Exception) -> ToolError:
     )
 
 
-def _error_summary(response: requests.Response) -> str:
+def _error_summary(response: Any) -> str:
     """Jira's ``errorMessages`` and ``errors`` as one short line (never the raw body)."""
     try:
         data = response.json()
@@ -125,6 +127,7 @@ def probe(client: JIRA, settings: Settings) -> dict[str, Any]:
 
 provider = Provider(
     "jira",
+    sdk=("jira", "requests"),
     client=make_client,
     map_error=map_error,
     limits=LIMITS,
@@ -329,7 +332,7 @@ def _marked_by_us(jira: JIRA, key: str) -> bool:
     url = jira._get_url(f"issue/{key}/properties/{MARKER_PROPERTY}")
     try:
         found = jira._session.get(url).json()
-    except JIRAError as exc:
+    except jira_sdk.JIRAError as exc:
         if exc.status_code == 404:  # no marker: not written by a run of this fleet
             return False
         raise

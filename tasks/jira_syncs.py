@@ -15,13 +15,15 @@ or a lookback (``FLEET_SYNC_LOOKBACK_SECONDS``) longer than its offset.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jira import JIRA
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.jira import READ, SEARCH_FIELDS, _issue, provider
 from worker.syncs.kinds import Item, Page, rewind_iso, sync_kind
+
+if TYPE_CHECKING:
+    from jira import JIRA
 
 PER_PAGE = 100
 

@@ -19,12 +19,10 @@ import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from http.client import HTTPException
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.error import URLError
 
 from pydantic import BaseModel, Field, model_validator
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from tasks.shared.clients import per_thread, require
 from tasks.shared.paging import PageParams, page
@@ -43,6 +41,14 @@ from worker.errors import (
 from worker.settings import Settings
 from worker.tools.catalog import Provider, params_config
 from worker.tools.context import current_call
+from worker.tools.sdk import lazy
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+slack_sdk = lazy("slack_sdk")
 
 CHANNEL_ID = r"[CGD][A-Z0-9]{2,20}"
 # Slack's rule: lowercase letters, digits, "-" and "_", at least one letter or digit.
@@ -89,7 +95,7 @@ UNAVAILABLE = {"internal_error", "fatal_error", "service_unavailable", "request_
 def make_client(settings: Settings, credential: str) -> WebClient:
     require(settings.slack_bot_token, "SLACK_BOT_TOKEN", credential)
     assert settings.slack_bot_token is not None
-    return WebClient(
+    return slack_sdk.WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         # Kept a float (the SDK says int, urllib takes floats): int() would turn a
@@ -101,7 +107,7 @@ def make_client(settings: Settings, credential: str) -> WebClient:
 
 def map_error(exc: Exception) -> ToolError:
     """slack_sdk and urllib failures → the taxonomy (the one Slack mapper)."""
-    if isinstance(exc, SlackApiError):
+    if isinstance(exc, slack_sdk.errors.SlackApiError):
         return _api_error(exc)
     # socket.timeout is TimeoutError; RemoteDisconnected is a ConnectionError.
     if isinstance(exc, URLError | TimeoutError | ConnectionError | HTTPException):
@@ -158,6 +164,7 @@ def probe(client: WebClient, settings: Settings) -> dict[str, Any]:
 
 provider = Provider(
     "slack",
+    sdk=("slack_sdk",),
     client=make_client,
     map_error=map_error,
     limits=LIMITS,

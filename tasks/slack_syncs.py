@@ -12,13 +12,15 @@ Thread replies and later edits of old messages are not re-read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from slack_sdk import WebClient
 
 from tasks.slack import CHANNEL_ID, TIER1_HISTORY, provider
 from worker.syncs.kinds import Item, Page, rewind_ts, sync_kind
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
 
 PER_PAGE = 15
 

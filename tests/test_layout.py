@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, WorkerProcess
 
 WORKER = REPO / "worker"
 
@@ -133,6 +133,63 @@ def test_declarations_and_provider_modules_load_without_celery():
 
     assert int(out[0]) >= 20
     assert out[1].strip() == "[]"
+
+
+PROVIDER_SDKS = ("github", "jira", "requests", "slack_sdk")
+
+
+def _sdks_loaded_after(code: str) -> list[str]:
+    """The provider SDKs really imported (not just bound lazily) after ``code`` runs
+    in a fresh interpreter."""
+    probe = (
+        f"{code}\n"
+        "from worker.tools import sdk\n"
+        f"print(','.join(m for m in {PROVIDER_SDKS!r} if sdk.is_loaded(m)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return out.split(",") if out else []
+
+
+def test_reading_the_catalog_and_publishing_by_name_load_no_provider_sdk():
+    # What `fleet tools`, `fleet call`, MCP and an agent's client do.
+    code = (
+        "from worker.app import app\n"
+        "from worker.client import FleetClient\n"
+        "FleetClient(app).validate('github.create_issue', {'repo': 'o/r', 'title': 't'})\n"
+    )
+    assert _sdks_loaded_after(code) == []
+
+
+@pytest.mark.parametrize(
+    ("queues", "loaded"),
+    [
+        (["slack"], ["slack_sdk"]),
+        (["github"], ["github", "requests"]),
+        (["jira", "http"], ["jira", "requests"]),
+        (["http"], []),
+        (["syncs"], ["github", "jira", "requests", "slack_sdk"]),  # every sync kind's
+    ],
+)
+def test_a_worker_loads_the_sdks_of_its_queues_and_no_other(queues, loaded):
+    code = (
+        "from worker.app import app\n"
+        "from worker.tools.catalog import load_sdks_for\n"
+        "specs = [task.spec for task in app.tasks.values() if hasattr(task, 'spec')]\n"
+        f"load_sdks_for(specs, {queues!r})"
+    )
+    assert _sdks_loaded_after(code) == loaded
+
+
+def test_a_real_worker_says_which_sdks_it_loaded_and_which_it_left(ledger_db, tmp_path):
+    worker = WorkerProcess(tmp_path / "worker.log", env={}, queues="slack", name="sdks")
+    try:
+        worker.wait_ready()
+    finally:
+        worker.stop()
+    expected = "queues slack: provider SDKs loaded: slack_sdk; not loaded: github, jira, requests"
+    assert expected in worker.text()
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ def connect() -> None:
         (signals.worker_ready, drain_outbox_on_start),
         (signals.celeryd_after_setup, forward_from_celerys_default_queue),
         (signals.celeryd_after_setup, start_broker_upkeep),
+        (signals.celeryd_after_setup, load_sdks_of_served_queues),
         (signals.worker_shutdown, stop_broker_upkeep),
     ):
         signal.connect(handler, weak=False, dispatch_uid=f"toolfleet.{handler.__name__}")
@@ -56,6 +57,23 @@ def forward_from_celerys_default_queue(instance: Any = None, **_: Any) -> None:
     from worker.broker.forward import consume_foreign_queue
 
     consume_foreign_queue(instance.app)
+
+
+def load_sdks_of_served_queues(instance: Any = None, **_: Any) -> None:
+    """The SDKs of the providers this worker's queues serve, loaded before its pool
+    starts; the others stay unloaded (worker.tools.sdk)."""
+    from worker.tools.catalog import load_sdks_for
+
+    app = instance.app
+    specs = [task.spec for task in app.tasks.values() if hasattr(task, "spec")]
+    loaded, unloaded = load_sdks_for(specs, app.amqp.queues.consume_from)
+    queues = ", ".join(sorted(app.amqp.queues.consume_from))
+    logger.info(
+        "queues %s: provider SDKs loaded: %s; not loaded: %s",
+        queues,
+        ", ".join(loaded) or "none",
+        ", ".join(unloaded) or "none",
+    )
 
 
 _upkeep: Any = None

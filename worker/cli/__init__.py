@@ -2,7 +2,7 @@
 
 Tables for people, ``--json`` for programs. Every command reads the same
 settings (environment variables, see the README). One module per command
-group; each imports what it needs when it runs, so ``fleet --help`` is quick:
+group, imported only when one of its commands runs (:data:`COMMANDS`):
 
 - ``processes``: ``worker``, ``beat``, ``flower``, ``metrics``, ``migrate``, ``sim``;
 - ``up`` (with ``supervisor``): the whole fleet in the foreground;
@@ -18,13 +18,48 @@ group; each imports what it needs when it runs, so ``fleet --help`` is quick:
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from worker.cli import doctor, events, limits, mcp, processes, runs, status, syncs, tools, up
+# Each command and the module that defines it, in the order `fleet --help` lists
+# them: a command's module is imported only when that command runs.
+COMMANDS = {
+    "worker": "processes",
+    "beat": "processes",
+    "flower": "processes",
+    "metrics": "processes",
+    "migrate": "processes",
+    "up": "up",
+    "sim": "processes",
+    "tools": "tools",
+    "call": "tools",
+    "runs": "runs",
+    "run": "status",
+    "status": "status",
+    "doctor": "doctor",
+    "dlq": "runs",
+    "events": "events",
+    "limits": "limits",
+    "syncs": "syncs",
+    "mcp": "mcp",
+}
 
 
 class FleetGroup(click.Group):
-    """Reports an unreachable ledger as one clear line instead of a traceback."""
+    """Loads each command's module on demand, and reports an unreachable ledger as
+    one clear line instead of a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(f"worker.cli.{module}"), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -41,26 +76,3 @@ class FleetGroup(click.Group):
 @click.group(cls=FleetGroup)
 def main() -> None:
     """toolfleet: a Celery fleet running integration tools for AI agents."""
-
-
-for command in (
-    processes.worker,
-    processes.beat,
-    processes.flower,
-    processes.metrics,
-    processes.migrate,
-    up.up,
-    processes.sim,
-    tools.tools,
-    tools.call,
-    runs.runs,
-    status.run,
-    status.status,
-    doctor.doctor,
-    runs.dlq,
-    events.events,
-    limits.limits,
-    syncs.syncs,
-    mcp.mcp,
-):
-    main.add_command(command)

@@ -118,7 +118,7 @@ def _provider(provider: Any, settings: Any) -> Check:
     if provider.configured is not None and not provider.configured(settings):
         return Check(provider.name, "skipped", "not configured (no credentials)")
     try:
-        found = provider.probe(provider.client(settings, "default"), settings)
+        found = provider.probe(provider.connect(settings, "default"), settings)
     except Exception as exc:  # noqa: BLE001 — classified by the provider's own mapper
         from worker.errors import Unauthorized
 

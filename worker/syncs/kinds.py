@@ -25,11 +25,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, get_type_hints
+from typing import Any
 
 from pydantic import BaseModel
 
-from worker.tools.catalog import Provider, load_providers
+from worker.tools.catalog import Provider, load_providers, parameter_model
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,7 @@ def sync_kind(
     """Declare ``fetch`` as the sync kind ``name`` of ``provider``."""
 
     def register(fetch: Fetch) -> Fetch:
-        hints = get_type_hints(fetch)
-        config = hints.get(list(inspect.signature(fetch).parameters)[1])
-        if not (isinstance(config, type) and issubclass(config, BaseModel)):
-            raise TypeError(f"{fetch.__qualname__}: the config parameter must be a pydantic model")
+        config = parameter_model(fetch, 1, "the config")
         if name in _KINDS:
             raise ValueError(f"sync kind {name!r} declared twice")
         _KINDS[name] = SyncKind(

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from worker.errors import BadParams, ToolError, bad_params
 from worker.queues import queue_for
 from worker.settings import Settings
+from worker.tools import sdk
 from worker.tools.params import check_shape
 
 ClientFactory = Callable[[Settings, str], Any]
@@ -158,7 +160,8 @@ class Provider:
     budget (``x-ratelimit-remaining``, ``-limit``, ``-reset``) for the governor.
     ``configured`` says whether the settings hold its credentials, and ``probe``
     makes the one cheap call ``fleet doctor`` checks them with (returning
-    ``acts_as`` and ``limits``).
+    ``acts_as`` and ``limits``). ``sdk`` names the top-level modules the
+    provider's code binds lazily (worker.tools.sdk): :meth:`connect` loads them.
     """
 
     name: str
@@ -168,7 +171,13 @@ class Provider:
     rate_headers: RateHeaders | None = None
     configured: Callable[[Settings], bool] | None = None
     probe: Probe | None = None
+    sdk: tuple[str, ...] = ()
     specs: list[ToolSpec] = field(default_factory=list)
+
+    def connect(self, settings: Settings, credential: str) -> Any:
+        """A client for ``credential``, its SDK loaded first (the one way to get one)."""
+        sdk.load(self.sdk)
+        return self.client(settings, credential)
 
     def tool(
         self,
@@ -230,12 +239,40 @@ def params_config(*examples: dict[str, Any], **config: Any) -> ConfigDict:
 
 
 def _params_model(func: Callable[..., Any]) -> type[BaseModel]:
-    hints = get_type_hints(func)
+    return parameter_model(func, -1, "the last")
+
+
+def parameter_model(func: Callable[..., Any], position: int, which: str) -> type[BaseModel]:
+    """The pydantic model annotating ``func``'s parameter at ``position``.
+
+    Only that one annotation is evaluated: the client parameter's names an SDK
+    class that provider modules import for type checkers only (worker.tools.sdk).
+    """
     params = list(inspect.signature(func).parameters)
-    model = hints.get(params[-1]) if params else None
+    name = params[position] if params else ""
+    one = SimpleNamespace(
+        __annotations__={name: func.__annotations__.get(name)}, __globals__=func.__globals__
+    )
+    model = get_type_hints(one).get(name) if name else None
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise TypeError(f"{func.__qualname__}: the last parameter must be a pydantic model")
+        raise TypeError(f"{func.__qualname__}: {which} parameter must be a pydantic model")
     return model
+
+
+def load_sdks_for(specs: Iterable[ToolSpec], queues: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Load now the SDKs of the providers whose ``specs`` (tools, sync kinds) run on
+    ``queues``; return the SDKs loaded and those of the others, left unloaded.
+
+    A worker calls it before its pool starts, so a fork inherits them loaded and
+    a threads pool never loads one mid-call.
+    """
+    wanted, every, names = set(queues), set(), []
+    for spec in specs:
+        every.update(spec.provider.sdk)
+        if queue_for(spec.name) in wanted:
+            names += [name for name in spec.provider.sdk if name not in names]
+    sdk.load(tuple(names))
+    return names, sorted(name for name in every if not sdk.is_loaded(name))
 
 
 def load_providers() -> None:

@@ -172,7 +172,7 @@ class ToolTask(Task):
         began = time.monotonic()
         with calling(call):
             try:
-                client = provider.client(settings, getattr(parsed, "credential", "default"))
+                client = provider.connect(settings, getattr(parsed, "credential", "default"))
                 call.pacer = lambda: admission.pace(client, call)
                 found, note = earlier_write(self.spec, client, parsed, begun)
                 result = found if found is not None else self.spec.func(client, parsed)

@@ -1,0 +1,59 @@
+"""Provider SDKs imported when first used, not when the catalog is read.
+
+PyGithub, jira, slack_sdk and requests take about half a second to import and
+tens of MB once loaded. The CLI, the MCP server and an agent's client read the
+catalog (names, schemas, queues) and never call a provider; a worker of the
+``slack`` queue never calls GitHub. A provider module therefore binds its SDK
+with :func:`lazy` (``github = lazy("github")``) and uses it as ``github.Github``
+inside functions; the module is loaded by :func:`load`, which
+:meth:`worker.tools.catalog.Provider.connect` calls before building a client
+and a worker calls at start for the providers its queues serve.
+
+Loading goes through one lock: the standard library's lazy modules are not
+safe to load from two threads at once before Python 3.12, and a threads
+worker has many.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import threading
+from types import ModuleType
+
+_lock = threading.Lock()
+
+
+def lazy(name: str) -> ModuleType:
+    """The top-level module ``name``, loaded on first attribute access (or now, if
+    something has already imported it)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def is_loaded(name: str) -> bool:
+    """Whether ``name`` has really been imported (not just bound lazily)."""
+    # The lazy type is private, but it is what LazyLoader gives a module until it loads
+    # (type() does not trigger the load the way attribute access does).
+    module = sys.modules.get(name)
+    return module is not None and type(module).__name__ != "_LazyModule"
+
+
+def load(names: tuple[str, ...]) -> None:
+    """Finish importing each of ``names`` (once; safe from any thread)."""
+    if all(is_loaded(name) for name in names):
+        return
+    with _lock:
+        for name in names:
+            if not is_loaded(name):
+                # Any attribute access makes a lazy module execute its code.
+                _ = importlib.import_module(name).__name__
