@@ -6,14 +6,18 @@
   publish to the run's ``started_at`` in the ledger, both on this machine's
   clock);
 - Redis commands per tool run (bench.commands, on a redis-server of its own);
-- ``fleet tools`` / ``fleet call TOOL '{}'`` wall time;
-- resident memory of an idle worker: ``fleet worker -Q http`` vs a bare
-  Celery worker with the same pool and concurrency.
+- ``fleet tools`` / ``fleet call TOOL '{}'`` wall time, as installed (bytecode
+  caches written by a first run), beside the time it takes just to import
+  what publishing a Celery message to Redis and recording it in Postgres needs;
+- resident memory of an idle worker: ``fleet worker -Q http`` (no provider
+  SDK) and ``-Q github`` (PyGithub loaded) vs a bare Celery worker with the
+  same pool and concurrency.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -114,15 +118,21 @@ def latency_rows(client: Any, bare: Any, tmp: Path) -> list[Row]:
     return rows
 
 
-def cli_seconds(*args: str, rounds: int = 5) -> list[float]:
-    """Wall times of ``fleet ARGS``, each in a process of its own."""
+# What any publisher of a Celery message to Redis that records it in Postgres imports.
+IMPORT_FLOOR = ("-c", "import celery, kombu, redis, sqlalchemy, psycopg, pydantic")
+
+
+def cli_seconds(*args: str, rounds: int = 5, python_args: tuple[str, ...] = ()) -> list[float]:
+    """Wall times of ``fleet ARGS`` (or of ``python PYTHON_ARGS``), each in a process
+    of its own, after one untimed run that writes the bytecode caches a deployment has."""
+    argv = [sys.executable, *(python_args or ("-m", "worker.cli", *args))]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     times = []
-    for _ in range(rounds):
+    for i in range(rounds + 1):
         start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "worker.cli", *args], cwd=REPO, capture_output=True, check=True
-        )
-        times.append(time.perf_counter() - start)
+        subprocess.run(argv, cwd=REPO, env=env, capture_output=True, check=True)
+        if i:
+            times.append(time.perf_counter() - start)
     return times
 
 
@@ -154,7 +164,9 @@ def rows(client: Any, bare: Any, tmp: Path) -> list[Row]:
     commands = json.loads(counted.stdout.decode().strip().splitlines()[-1])
     ours, theirs = commands["fleet"], commands["bare"]
     tools, call = cli_seconds("tools"), cli_seconds("call", "fleet.echo", "{}")
+    floor = cli_seconds(python_args=IMPORT_FLOOR)
     rss_ours = idle_rss_mb(lambda: fleet_worker("http", CONCURRENCY, tmp / "rss.log"))
+    rss_github = idle_rss_mb(lambda: fleet_worker("github", CONCURRENCY, tmp / "rss-gh.log"))
     rss_bare = idle_rss_mb(lambda: bare_worker(CONCURRENCY, tmp / "rss-bare.log", "rss@bench"))
     return [
         ("Redis commands per no-op run, fleet vs bare Celery (target ≤ 10)",
@@ -163,6 +175,10 @@ def rows(client: Any, bare: Any, tmp: Path) -> list[Row]:
          f"{statistics.median(tools):.2f} s", spread([t / 0.5 for t in tools])),
         ("`fleet call fleet.echo '{}'` wall time, vs a 0.5 s target",
          f"{statistics.median(call):.2f} s", spread([t / 0.5 for t in call])),
+        ("  just importing celery, kombu, redis, sqlalchemy, psycopg, pydantic, vs 0.5 s",
+         f"{statistics.median(floor):.2f} s", spread([t / 0.5 for t in floor])),
         (f"idle worker RSS, `fleet worker -Q http` vs bare Celery (threads c={CONCURRENCY})",
          f"{rss_ours:.0f} MB vs {rss_bare:.0f} MB", f"{rss_ours / rss_bare:.2f}"),
+        ("idle worker RSS, `fleet worker -Q github` (PyGithub loaded) vs bare Celery",
+         f"{rss_github:.0f} MB vs {rss_bare:.0f} MB", f"{rss_github / rss_bare:.2f}"),
     ]  # fmt: skip

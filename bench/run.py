@@ -17,7 +17,7 @@ printed beside it. Rows:
    database): no-op rates, and the most connections each held;
 5. enqueue by name (catalog lookup, validation, publish) vs bare `send_task`,
    p50 / p99; enqueue to task start at low load (bench.costs);
-6. scaling: 1, 2 and 4 worker processes on one queue (bench.scaling);
+6. scaling: 1, 2, 4 and 8 worker processes on one queue (bench.scaling);
 7. costs (bench.costs, bench.commands): Redis commands per run, CLI wall
    time, idle memory.
 
