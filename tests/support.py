@@ -160,6 +160,7 @@ class WorkerProcess:
         name: str = "test",
         concurrency: int = 8,
         pool: str = "threads",
+        loglevel: str = "DEBUG",
     ) -> None:
         self.log_path = log_path
         self.log = log_path.open("ab")
@@ -178,7 +179,7 @@ class WorkerProcess:
                 "-P",
                 pool,
                 "-l",
-                "DEBUG",
+                loglevel,
             ],
             cwd=REPO,
             env={**os.environ, **env},

@@ -29,6 +29,7 @@ def connect() -> None:
         (signals.worker_init, refuse_unmigrated_database),
         (signals.worker_process_init, fresh_engine_in_child),
         (signals.after_setup_logger, redact_logs),
+        (signals.after_setup_logger, one_short_line_per_run),
         (signals.after_setup_task_logger, redact_logs),
         (signals.after_task_publish, record_published),
         (signals.worker_ready, drain_outbox_on_start),
@@ -101,6 +102,32 @@ def fresh_engine_in_child(**_: Any) -> None:
 
 def redact_logs(logger: logging.Logger, **_: Any) -> None:
     install_log_redaction(logger)
+
+
+class _WithoutResult(logging.Filter):
+    """Celery's per-run success line without the result: results belong to the ledger,
+    and a page of issues repeated in the log costs a worker time and disk."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from celery.app.trace import LOG_SUCCESS
+
+        if record.msg == LOG_SUCCESS:
+            record.msg = "Task %(name)s[%(id)s] succeeded in %(runtime).3fs"
+        return True
+
+
+def one_short_line_per_run(loglevel: int | str = logging.INFO, **_: Any) -> None:
+    """Below DEBUG, a run logs one short line, not two with its result: no "received"
+    line (Celery checks this level once, when the worker starts consuming, so the
+    hot path does not even build it) and the success line without the result.
+    Failures, retries and parks are logged as before; at DEBUG, everything is."""
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    if isinstance(level, int) and level <= logging.DEBUG:
+        return
+    logging.getLogger("celery.worker.strategy").setLevel(logging.WARNING)
+    trace = logging.getLogger("celery.app.trace")
+    if not any(isinstance(f, _WithoutResult) for f in trace.filters):
+        trace.addFilter(_WithoutResult())
 
 
 def _is_tool_call(name: str | None) -> bool:
