@@ -245,8 +245,9 @@ def _params_model(func: Callable[..., Any]) -> type[BaseModel]:
 def parameter_model(func: Callable[..., Any], position: int, which: str) -> type[BaseModel]:
     """The pydantic model annotating ``func``'s parameter at ``position``.
 
-    Only that one annotation is evaluated: the client parameter's names an SDK
-    class that provider modules import for type checkers only (worker.tools.sdk).
+    Only that one annotation is evaluated: the client parameter's annotation names
+    an SDK class that provider modules import for type checkers only
+    (worker.tools.sdk).
     """
     params = list(inspect.signature(func).parameters)
     name = params[position] if params else ""
