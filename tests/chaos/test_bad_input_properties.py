@@ -44,8 +44,8 @@ COMPLAINTS = {
     "deep_nesting": rf"nested deeper than {MAX_DEPTH} levels",
     "nul_byte": r"NUL characters are refused",
 }
-VALID_EXAMPLES = 30
-MUTATED_EXAMPLES = 8  # per tool and kind of mutation
+VALID_EXAMPLES = 20
+MUTATED_EXAMPLES = 6  # per tool and kind of mutation
 RAW_CANDIDATES = 3  # generated per tool and kind; the last one is sent raw
 COMMON = {
     "deadline": None,
