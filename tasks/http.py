@@ -14,16 +14,21 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import BaseModel, Field, model_validator
 
-from tasks.shared.safehttp import Fetched, SafeHttp
 from worker.errors import BadParams, ToolError, Unavailable, parse_retry_after, status_error
 from worker.settings import HttpCredential, Settings, get_settings
 from worker.tools.catalog import Provider, params_config
 from worker.tools.context import current_call
+from worker.tools.sdk import lazy
+
+if TYPE_CHECKING:
+    from tasks.shared.safehttp import Fetched, SafeHttp
+
+# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+httpx = lazy("httpx")
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv")
@@ -31,6 +36,8 @@ ERROR_BODY_CHARS = 200
 
 
 def make_client(settings: Settings, credential: str) -> SafeHttp:
+    from tasks.shared.safehttp import SafeHttp  # built on httpx: loaded with it
+
     return SafeHttp(
         allowed_hosts=settings.http_allowed_hosts,
         timeout=settings.http_timeout_seconds,
@@ -48,7 +55,7 @@ def map_error(exc: Exception) -> ToolError:
     return ToolError(f"unexpected {type(exc).__name__}: {exc}")
 
 
-provider = Provider("http", client=make_client, map_error=map_error)
+provider = Provider("http", client=make_client, map_error=map_error, sdk=("httpx",))
 
 
 CREDENTIAL_FIELD = Field(

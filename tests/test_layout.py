@@ -5,13 +5,16 @@ every room says what it is for, and the public names users rely on still work.""
 from __future__ import annotations
 
 import ast
+import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, WorkerProcess
+from tests.support import REPO, RedisServer, WorkerProcess
+from worker import ledger
 
 WORKER = REPO / "worker"
 
@@ -135,7 +138,7 @@ def test_declarations_and_provider_modules_load_without_celery():
     assert out[1].strip() == "[]"
 
 
-PROVIDER_SDKS = ("github", "jira", "requests", "slack_sdk")
+PROVIDER_SDKS = ("github", "httpx", "jira", "requests", "slack_sdk")
 
 
 def _sdks_loaded_after(code: str) -> list[str]:
@@ -162,13 +165,57 @@ def test_reading_the_catalog_and_publishing_by_name_load_no_provider_sdk():
     assert _sdks_loaded_after(code) == []
 
 
+def test_a_process_that_only_publishes_imports_no_sqlalchemy_and_still_records_queued(
+    ledger_db, tmp_path
+):
+    # `fleet call`'s start-up: the app is not finalized (no policy, no tables) and the
+    # queued row goes through psycopg alone (worker.ledger.queued). A broker of the
+    # test's own: no worker takes the call before its row is read.
+    broker = RedisServer(tmp_path)
+    probe = (
+        "from worker.client import FleetClient\n"
+        "from worker.tools.sdk import is_loaded\n"
+        "call = FleetClient().call('fleet.echo', {'message': 'hi'}, agent_task_id='lean')\n"
+        "print(call.id, [m for m in ('sqlalchemy', 'httpx') if is_loaded(m)])\n"
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=REPO,
+            env={**os.environ, "FLEET_BROKER_URL": broker.url},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split(" ", 1)
+        assert broker.client().llen("syncs") == 1  # published, and not consumed
+    finally:
+        broker.stop()
+
+    assert out[1].strip() == "[]"
+    run = ledger.get_run(out[0])
+    assert (run["status"], run["tool"], run["agent_task_id"]) == ("queued", "fleet.echo", "lean")
+    assert run["params"] == {"message": "hi"}
+
+
+def test_the_ledger_names_load_from_their_modules_on_first_use():
+    import worker.ledger as package
+
+    assert sorted(package.__all__) == sorted(package._HOME)
+    for name in package.__all__:
+        home = importlib.import_module(f"worker.ledger.{package._HOME[name]}")
+        assert getattr(package, name) is getattr(home, name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = package.nothing
+
+
 @pytest.mark.parametrize(
     ("queues", "loaded"),
     [
         (["slack"], ["slack_sdk"]),
         (["github"], ["github", "requests"]),
-        (["jira", "http"], ["jira", "requests"]),
-        (["http"], []),
+        (["jira", "http"], ["httpx", "jira", "requests"]),
+        (["http"], ["httpx"]),
+        (["default"], []),
         (["syncs"], ["github", "jira", "requests", "slack_sdk"]),  # every sync kind's
     ],
 )
@@ -188,7 +235,9 @@ def test_a_real_worker_says_which_sdks_it_loaded_and_which_it_left(ledger_db, tm
         worker.wait_ready()
     finally:
         worker.stop()
-    expected = "queues slack: provider SDKs loaded: slack_sdk; not loaded: github, jira, requests"
+    expected = (
+        "queues slack: provider SDKs loaded: slack_sdk; not loaded: github, httpx, jira, requests"
+    )
     assert expected in worker.text()
 
 

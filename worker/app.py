@@ -38,9 +38,7 @@ from worker.broker.results import backend_url
 from worker.queues import DEFAULT_QUEUE, QUEUES, queue_for
 from worker.settings import get_settings
 from worker.syncs.kinds import sync_kinds
-from worker.syncs.runner import sync_spec
 from worker.tools.catalog import catalog
-from worker.tools.policy import tool_task
 
 
 def route_by_prefix(name: str, args: Any, kwargs: Any, options: Any, **_: Any) -> dict[str, str]:
@@ -110,7 +108,10 @@ def create_app() -> Celery:
     )
     for name, func in housekeeping.TASKS.items():
         # No task events: Flower's task list is for tool calls, not a drain every 30 s.
-        celery_app.task(name=name, ignore_result=True, shared=False, send_events=False)(func)
+        # Registered now (lazy=False), so a publisher knows them without finalizing.
+        celery_app.task(name=name, ignore_result=True, shared=False, send_events=False, lazy=False)(
+            func
+        )
     celery_app.on_after_finalize.connect(register_tools, weak=False)
     signals.connect()
     return celery_app
@@ -118,11 +119,18 @@ def create_app() -> Celery:
 
 def register_tools(sender: Celery, **_: Any) -> None:
     """Register the Celery task of every catalog entry and of every sync kind (when
-    the app is finalized); both run under the one tool policy."""
-    for spec in catalog().values():
+    the app is finalized); both run under the one tool policy. Imported here: a
+    process that only publishes never finalizes the app, nor loads the policy and
+    the ledger behind it."""
+    from worker.syncs.runner import sync_spec
+    from worker.tools.policy import tool_task
+
+    specs = [*catalog().values(), *(sync_spec(kind) for kind in sync_kinds().values())]
+    for spec in specs:
+        # Params validators are built on first use (worker.tools.catalog.params_config):
+        # build them here, once, rather than in the first calls of a threads pool.
+        spec.params_model.model_rebuild()
         sender.register_task(tool_task(spec))
-    for kind in sync_kinds().values():
-        sender.register_task(tool_task(sync_spec(kind)))
 
 
 def _beat_schedule() -> dict[str, Any]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 import traceback
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
@@ -169,6 +168,8 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
+        from email.utils import parsedate_to_datetime  # rare: most send seconds
+
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from worker.ledger import outbox
-
 
 def drain_outbox() -> int:
     """Apply ledger writes kept in Redis while Postgres was unavailable."""
+    from worker.ledger import outbox  # the ledger's tables: only where this runs
+
     return outbox.drain()
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from celery import signals
 
-from worker import housekeeping, ledger
-from worker.ledger import RunRef, db, outbox
+from worker import housekeeping
+from worker.ledger.queued import record_queued
+from worker.ledger.refs import RunRef
 from worker.queues import queue_for
 from worker.redact import install_log_redaction
 
@@ -97,6 +98,8 @@ def stop_broker_upkeep(**_: Any) -> None:
 
 
 def fresh_engine_in_child(**_: Any) -> None:
+    from worker.ledger import db
+
     db.dispose_after_fork()
 
 
@@ -158,7 +161,7 @@ def record_published(
         return  # the ledger just failed here: don't make every publish wait on it
     kwargs = body[1] if isinstance(body, list | tuple) and len(body) > 1 else None
     try:
-        ledger.record_queued(
+        record_queued(
             RunRef(
                 run_id=headers["id"],
                 tool=sender,
@@ -178,6 +181,8 @@ def record_published(
 
 def drain_outbox_on_start(**_: Any) -> None:
     """Writes kept while Postgres was down are applied as soon as a worker starts."""
+    from worker.ledger import outbox
+
     try:
         outbox.drain()
     except Exception:  # the worker must start anyway; beat's drain will retry

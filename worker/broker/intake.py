@@ -32,6 +32,7 @@ from worker.queues import queue_for
 logger = logging.getLogger(__name__)
 RAW_LIMIT = 64 * 1024
 EVENTS_FLUSH_SECONDS = 0.05
+EVENTS_BUFFER_LIMIT = 1000  # a safety valve, far above what one tick gathers
 
 
 def bury_unreadable(raw: str, reason: str, *, queues: list[str]) -> None:
@@ -109,6 +110,10 @@ class FleetConsumer(Consumer):
 
     def register_with_event_loop(self, hub: Any) -> None:
         super().register_with_event_loop(hub)
+        if self.event_dispatcher is not None:
+            # Celery's dispatcher also flushes every 24 events (8 runs): the timer
+            # alone decides, so a busy worker sends one PUBLISH per tick.
+            self.event_dispatcher.buffer_limit = EVENTS_BUFFER_LIMIT
         hub.call_repeatedly(EVENTS_FLUSH_SECONDS, self._flush_events)  # in the loop thread
 
     def on_send_event_buffered(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from celery.app.amqp import AMQP
 from celery.utils.saferepr import saferepr
 from kombu.message import Message
+from kombu.utils.objects import cached_property
 
 from worker.redact import may_hold_secret, redact, redact_json
 
@@ -27,7 +28,8 @@ REPR_HEADERS = ("argsrepr", "kwargsrepr")
 
 
 class FleetAMQP(AMQP):
-    """Celery's message builder, with argument reprs masked (see worker.redact)."""
+    """Celery's message builder, with argument reprs masked (see worker.redact) and
+    each call's ``task-sent`` event sent in a batch (worker.broker.sent)."""
 
     def as_task_v2(
         self,
@@ -47,12 +49,22 @@ class FleetAMQP(AMQP):
         message = super().as_task_v2(
             task_id, name, args, kwargs, *rest, argsrepr=argsrepr, kwargsrepr=kwargsrepr, **options
         )
-        task = self.app.tasks.get(name)
+        # The registry as it stands, not ``app.tasks``: that would finalize the app and
+        # load every tool's policy and the ledger in a process that only publishes.
+        # Tasks that send no events are registered at once (worker.app), so they are here.
+        task = self.app._tasks.get(name)
         if task is not None and not task.send_events:
             # A task that sends no events (housekeeping) has no ``task-sent`` either:
             # Flower would list it forever as sent.
             message = message._replace(sent_event=None)
         return message
+
+    @cached_property
+    def _event_dispatcher(self) -> Any:
+        """What publishes each call's ``task-sent`` event: in batches (worker.broker.sent)."""
+        from worker.broker.sent import BatchedSentEvents
+
+        return BatchedSentEvents(app=self.app)
 
     def _masked_repr(self, value: Any, maxsize: int) -> str:
         levels = self.app.conf.task_repr_maxlevels

@@ -6,7 +6,6 @@ import json
 from typing import Any, NoReturn
 
 import click
-from tabulate import tabulate
 
 
 def echo_json(value: Any) -> None:
@@ -17,6 +16,8 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     if not rows:
         click.echo("(none)")
         return
+    from tabulate import tabulate  # ~50 ms: only for the commands that print tables
+
     click.echo(tabulate([[_cell(r.get(c)) for c in columns] for r in rows], headers=columns))
 
 

@@ -18,16 +18,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from worker.ledger.errors import LedgerUnavailable
 from worker.redact import redact
 from worker.settings import get_settings
+
+__all__ = ["LedgerUnavailable", "dispose_after_fork", "driver_cursor", "engine", "transaction"]
 
 _lock = threading.Lock()
 _engine: Engine | None = None
 _engine_pid: int | None = None
-
-
-class LedgerUnavailable(RuntimeError):
-    """Postgres could not be reached; try again later."""
 
 
 def engine() -> Engine:

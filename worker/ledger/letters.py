@@ -19,13 +19,8 @@ from worker.ledger.announce import EVENT_COLUMNS, announce
 from worker.ledger.db import transaction
 from worker.ledger.history import entry, error_summary, with_entry
 from worker.ledger.models import DeadLetter, LetterState, RunStatus
-from worker.ledger.runs import (
-    RUNS,
-    RunRef,
-    now,
-    ref_columns,
-    update_run,
-)
+from worker.ledger.refs import RunRef, ref_columns
+from worker.ledger.runs import RUNS, now, update_run
 from worker.redact import redact, redact_json
 
 T = TypeVar("T")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from worker.redact import redact_json
+
 
 @dataclass(frozen=True)
 class RunRef:
@@ -20,6 +22,19 @@ class RunRef:
     idempotency_key: str | None = None
     agent_task_id: str | None = None
     step_id: str | None = None
+
+
+def ref_columns(ref: RunRef) -> dict[str, Any]:
+    """The ``tool_runs`` columns a reference fills (params redacted)."""
+    return {
+        "id": ref.run_id,
+        "tool": ref.tool,
+        "queue": ref.queue,
+        "params": redact_json(ref.params),
+        "agent_task_id": ref.agent_task_id,
+        "step_id": ref.step_id,
+        "requested_key": ref.idempotency_key,
+    }
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from typing import Any
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from worker import events
 from worker.ledger.announce import EVENT_COLUMNS, announce
@@ -23,7 +22,7 @@ from worker.ledger.db import LedgerUnavailable, driver_cursor, transaction
 from worker.ledger.history import HISTORY_APPENDED, error_summary, with_entry
 from worker.ledger.history import entry as history_entry
 from worker.ledger.models import RunStatus, ToolRun
-from worker.ledger.refs import Begun, Holder, RunRef
+from worker.ledger.refs import Begun, Holder, RunRef, ref_columns
 from worker.redact import redact_json
 
 RUNS = ToolRun.__table__
@@ -31,31 +30,6 @@ RUNS = ToolRun.__table__
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-# ---- writes from publishers -------------------------------------------------
-
-
-def record_queued(ref: RunRef) -> None:
-    """A run was published: make it visible as ``queued`` (no-op if already known)."""
-    with transaction(atomic=False) as conn:
-        conn.execute(
-            pg_insert(RUNS)
-            .values(**ref_columns(ref), status=RunStatus.QUEUED)
-            .on_conflict_do_nothing(index_elements=["id"])
-        )
-
-
-def ref_columns(ref: RunRef) -> dict[str, Any]:
-    return {
-        "id": ref.run_id,
-        "tool": ref.tool,
-        "queue": ref.queue,
-        "params": redact_json(ref.params),
-        "agent_task_id": ref.agent_task_id,
-        "step_id": ref.step_id,
-        "requested_key": ref.idempotency_key,
-    }
 
 
 # ---- writes from the tool policy --------------------------------------------

@@ -234,8 +234,11 @@ class Provider:
 
 def params_config(*examples: dict[str, Any], **config: Any) -> ConfigDict:
     """A params model's config: unknown fields refused, and the catalog examples
-    (the first one is the README's example call; a test runs each)."""
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)}, **config)
+    (the first one is the README's example call; a test runs each). Validators are
+    built when the model is first used: a process that calls one tool (``fleet
+    call``) builds one, not the whole catalog's."""
+    examples_extra = {"examples": list(examples)}
+    return ConfigDict(extra="forbid", json_schema_extra=examples_extra, defer_build=True, **config)
 
 
 def _params_model(func: Callable[..., Any]) -> type[BaseModel]:
