@@ -236,7 +236,8 @@ def test_a_real_worker_says_which_sdks_it_loaded_and_which_it_left(ledger_db, tm
     finally:
         worker.stop()
     expected = (
-        "queues slack: provider SDKs loaded: slack_sdk; not loaded: github, httpx, jira, requests"
+        "queues slack: provider SDKs loaded: slack_sdk; "
+        "not loaded: github, httpx, jira, requests, tasks.shared.safehttp"
     )
     assert expected in worker.text()
 

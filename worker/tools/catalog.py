@@ -160,8 +160,9 @@ class Provider:
     budget (``x-ratelimit-remaining``, ``-limit``, ``-reset``) for the governor.
     ``configured`` says whether the settings hold its credentials, and ``probe``
     makes the one cheap call ``fleet doctor`` checks them with (returning
-    ``acts_as`` and ``limits``). ``sdk`` names the top-level modules the
-    provider's code binds lazily (worker.tools.sdk): :meth:`connect` loads them.
+    ``acts_as`` and ``limits``). ``sdk`` names the modules the provider's
+    code binds lazily or imports when called (worker.tools.sdk): :meth:`connect`
+    loads them.
     """
 
     name: str
