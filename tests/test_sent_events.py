@@ -103,3 +103,23 @@ def test_a_one_shot_fleet_call_sends_its_task_sent_event_as_it_exits(ledger_db, 
 
     assert events.wait() == ids
     assert publishes(broker) == 1
+
+
+def test_a_forked_child_sends_its_own_events_and_never_its_parents(broker):
+    from worker.broker.sent import BatchedSentEvents
+
+    events = SentEvents(broker, expected=2)
+    dispatcher = BatchedSentEvents(app=Celery(broker=broker.url), flush_seconds=60)
+    dispatcher.publish("task-sent", {"uuid": "parent"}, None)  # pending when it forks
+
+    child = os.fork()
+    if child == 0:  # the child: its own event, flushed now, then gone without exit hooks
+        dispatcher.publish("task-sent", {"uuid": "child"}, None)
+        os._exit(0 if dispatcher.flush_pending() == 1 else 1)
+    _, status = os.waitpid(child, 0)
+    sent_by_parent = dispatcher.flush_pending()
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sent_by_parent == 1
+    assert sorted(events.wait()) == ["child", "parent"]
+    assert publishes(broker) == 2
