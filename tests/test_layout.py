@@ -198,14 +198,12 @@ def test_a_process_that_only_publishes_imports_no_sqlalchemy_and_still_records_q
 
 
 def test_the_ledger_names_load_from_their_modules_on_first_use():
-    import worker.ledger as package
-
-    assert sorted(package.__all__) == sorted(package._HOME)
-    for name in package.__all__:
-        home = importlib.import_module(f"worker.ledger.{package._HOME[name]}")
-        assert getattr(package, name) is getattr(home, name)
+    assert sorted(ledger.__all__) == sorted(ledger._HOME)
+    for name in ledger.__all__:
+        home = importlib.import_module(f"worker.ledger.{ledger._HOME[name]}")
+        assert getattr(ledger, name) is getattr(home, name)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        _ = package.nothing
+        _ = ledger.nothing
 
 
 @pytest.mark.parametrize(
