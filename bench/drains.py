@@ -133,7 +133,9 @@ def connection_sampler(database: str | None) -> Iterator[list[int]]:
         return
     import psycopg
 
-    url = database.replace("postgresql+psycopg://", "postgresql://")
+    from worker.ledger.queued import libpq_url
+
+    url = libpq_url(database)
     name = url.rsplit("/", 1)[1]
     done = threading.Event()
 
