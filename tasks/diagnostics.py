@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from worker.errors import ToolError
 from worker.settings import Settings
-from worker.tools.catalog import Provider, params_config
+from worker.tools.catalog import Provider
+from worker.tools.params import params_config
 
 
 def _no_client(settings: Settings, credential: str) -> None:

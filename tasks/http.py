@@ -20,8 +20,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from worker.errors import BadParams, ToolError, Unavailable, parse_retry_after, status_error
 from worker.settings import HttpCredential, Settings, get_settings
-from worker.tools.catalog import Provider, params_config
+from worker.tools.catalog import Provider
 from worker.tools.context import current_call
+from worker.tools.params import params_config
 from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:

@@ -27,8 +27,9 @@ from tasks.shared.paging import PageParams, decode_cursor, encode_cursor, page
 from worker.errors import BadParams, Fatal, NotFound, ToolError, Unavailable, status_error
 from worker.errors import parse_retry_after as retry_after_of
 from worker.settings import Settings
-from worker.tools.catalog import Provider, params_config
+from worker.tools.catalog import Provider
 from worker.tools.context import current_call
+from worker.tools.params import params_config
 from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:

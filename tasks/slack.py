@@ -39,8 +39,9 @@ from worker.errors import (
     status_error,
 )
 from worker.settings import Settings
-from worker.tools.catalog import Provider, params_config
+from worker.tools.catalog import Provider
 from worker.tools.context import current_call
+from worker.tools.params import params_config
 from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:

@@ -138,6 +138,43 @@ def test_declarations_and_provider_modules_load_without_celery():
     assert out[1].strip() == "[]"
 
 
+def test_each_tool_is_declared_in_the_module_named_for_its_prefix():
+    from tasks import TOOL_MODULES
+    from worker.tools.catalog import catalog
+
+    for name, spec in catalog().items():
+        prefixes = [prefix for prefix in TOOL_MODULES if name.startswith(prefix)]
+        assert len(prefixes) == 1, f"{name}: claimed by {prefixes}"
+        assert spec.func.__module__ == TOOL_MODULES[prefixes[0]], name
+
+
+def _fresh(code: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_resolving_a_name_imports_only_its_module_and_listings_keep_one_order():
+    provider_modules = "sorted(m for m in sys.modules if m in PROVIDER_MODULES)"
+    probe = (
+        "import sys\n"
+        "from tasks import PROVIDER_MODULES\n"
+        "from worker.tools.catalog import catalog, resolve\n"
+        "assert resolve('slack.post_message').name == 'slack.post_message'\n"
+        "assert resolve('github__create_issue').name == 'github.create_issue'\n"
+        f"print({provider_modules})\n"
+        "assert resolve('github.no_such_tool') is None\n"
+        f"print({provider_modules})\n"
+        "print(list(catalog()))\n"
+    )
+    resolved, after_unknown, order = _fresh(probe).splitlines()
+
+    assert resolved == str(["tasks.github", "tasks.slack"])
+    # A name its module does not declare: the whole catalog, for close names.
+    assert "tasks.jira" in after_unknown and "tasks.http" in after_unknown
+    assert order == _fresh("from worker.tools.catalog import catalog; print(list(catalog()))")
+
+
 PROVIDER_SDKS = ("github", "httpx", "jira", "requests", "slack_sdk")
 
 
@@ -220,9 +257,9 @@ def test_the_ledger_names_load_from_their_modules_on_first_use():
 def test_a_worker_loads_the_sdks_of_its_queues_and_no_other(queues, loaded):
     code = (
         "from worker.app import app\n"
-        "from worker.tools.catalog import load_sdks_for\n"
+        "from worker.tools.sdk import load_for_queues\n"
         "specs = [task.spec for task in app.tasks.values() if hasattr(task, 'spec')]\n"
-        f"load_sdks_for(specs, {queues!r})"
+        f"load_for_queues(specs, {queues!r})"
     )
     assert _sdks_loaded_after(code) == loaded
 

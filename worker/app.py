@@ -127,7 +127,7 @@ def register_tools(sender: Celery, **_: Any) -> None:
 
     specs = [*catalog().values(), *(sync_spec(kind) for kind in sync_kinds().values())]
     for spec in specs:
-        # Params validators are built on first use (worker.tools.catalog.params_config):
+        # Params validators are built on first use (worker.tools.params.params_config):
         # build them here, once, rather than in the first calls of a threads pool.
         spec.params_model.model_rebuild()
         sender.register_task(tool_task(spec))

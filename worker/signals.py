@@ -64,11 +64,11 @@ def forward_from_celerys_default_queue(instance: Any = None, **_: Any) -> None:
 def load_sdks_of_served_queues(instance: Any = None, **_: Any) -> None:
     """The SDKs of the providers this worker's queues serve, loaded before its pool
     starts; the others stay unloaded (worker.tools.sdk)."""
-    from worker.tools.catalog import load_sdks_for
+    from worker.tools.sdk import load_for_queues
 
     app = instance.app
     specs = [task.spec for task in app.tasks.values() if hasattr(task, "spec")]
-    loaded, unloaded = load_sdks_for(specs, app.amqp.queues.consume_from)
+    loaded, unloaded = load_for_queues(specs, app.amqp.queues.consume_from)
     queues = ", ".join(sorted(app.amqp.queues.consume_from))
     logger.info(
         "queues %s: provider SDKs loaded: %s; not loaded: %s",

@@ -1,5 +1,5 @@
 """``python -m worker.cli``: the ``fleet`` command (how ``fleet up`` starts its children)."""
 
-from worker.cli import main
+from worker.cli import run
 
-main()
+run()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from worker.cli import loading
 from worker.cli.output import echo_json, fail, table
 
 if TYPE_CHECKING:
@@ -26,9 +27,10 @@ if TYPE_CHECKING:
 @click.option("--markdown", is_flag=True, help="The README's tool table.")
 def tools(as_json: bool, fmt: str, markdown: bool) -> None:
     """List the tools agents can call."""
-    from worker.tools.catalog import catalog
+    with loading():
+        from worker.tools.catalog import catalog
 
-    specs = sorted(catalog().values(), key=lambda s: s.name)
+        specs = sorted(catalog().values(), key=lambda s: s.name)
     if markdown:
         click.echo(markdown_table(specs))
         return
@@ -76,23 +78,24 @@ def call(
     step_id: str | None,
 ) -> None:
     """Call TOOL with PARAMS (a JSON object). Prints the run id, or the result with --wait."""
-    from worker.errors import ToolError
-    from worker.front.client import BrokerUnavailable, FleetClient, UnknownTool
-
     try:
         parsed = json.loads(params)
     except json.JSONDecodeError as exc:
         fail(f"PARAMS is not valid JSON: {exc}")
-    try:
-        handle = FleetClient().call(
-            tool,
-            parsed,
-            idempotency_key=idempotency_key,
-            agent_task_id=agent_task_id,
-            step_id=step_id,
-        )
-    except (UnknownTool, ToolError, BrokerUnavailable) as exc:
-        fail(str(exc))
+    with loading():
+        from worker.errors import ToolError
+        from worker.front.client import BrokerUnavailable, FleetClient, UnknownTool
+
+        try:
+            handle = FleetClient().call(
+                tool,
+                parsed,
+                idempotency_key=idempotency_key,
+                agent_task_id=agent_task_id,
+                step_id=step_id,
+            )
+        except (UnknownTool, ToolError, BrokerUnavailable) as exc:
+            fail(str(exc))
     if not wait:
         click.echo(handle.id)
         return

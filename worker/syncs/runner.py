@@ -27,8 +27,9 @@ from worker.settings import get_settings
 from worker.syncs import store
 from worker.syncs.config import SyncEntry, load_entries
 from worker.syncs.kinds import SyncKind
-from worker.tools.catalog import ToolSpec, params_config
+from worker.tools.catalog import ToolSpec
 from worker.tools.context import ParkRequest, current_call, pace
+from worker.tools.params import params_config
 
 logger = logging.getLogger(__name__)
 

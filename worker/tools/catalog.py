@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
-from typing import Any, get_type_hints
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from worker.errors import BadParams, ToolError, bad_params
 from worker.queues import queue_for
 from worker.settings import Settings
 from worker.tools import sdk
-from worker.tools.params import check_shape
+from worker.tools.params import check_shape, parameter_model
 
 ClientFactory = Callable[[Settings, str], Any]
 ErrorMapper = Callable[[Exception], ToolError]
@@ -147,6 +146,7 @@ class ToolSpec:
 
 
 _CATALOG: dict[str, ToolSpec] = {}
+_all_loaded = False
 
 
 @dataclass
@@ -233,57 +233,25 @@ class Provider:
         return register
 
 
-def params_config(*examples: dict[str, Any], **config: Any) -> ConfigDict:
-    """A params model's config: unknown fields refused, and the catalog examples
-    (the first one is the README's example call; a test runs each). Validators are
-    built when the model is first used: a process that calls one tool (``fleet
-    call``) builds one, not the whole catalog's."""
-    examples_extra = {"examples": list(examples)}
-    return ConfigDict(extra="forbid", json_schema_extra=examples_extra, defer_build=True, **config)
-
-
 def _params_model(func: Callable[..., Any]) -> type[BaseModel]:
     return parameter_model(func, -1, "the last")
 
 
-def parameter_model(func: Callable[..., Any], position: int, which: str) -> type[BaseModel]:
-    """The pydantic model annotating ``func``'s parameter at ``position``.
-
-    Only that one annotation is evaluated: the client parameter's annotation names
-    an SDK class that provider modules import for type checkers only
-    (worker.tools.sdk).
-    """
-    params = list(inspect.signature(func).parameters)
-    name = params[position] if params else ""
-    one = SimpleNamespace(
-        __annotations__={name: func.__annotations__.get(name)}, __globals__=func.__globals__
-    )
-    model = get_type_hints(one).get(name) if name else None
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise TypeError(f"{func.__qualname__}: {which} parameter must be a pydantic model")
-    return model
-
-
-def load_sdks_for(specs: Iterable[ToolSpec], queues: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Load now the SDKs of the providers whose ``specs`` (tools, sync kinds) run on
-    ``queues``; return the SDKs loaded and those of the others, left unloaded.
-
-    A worker calls it before its pool starts, so a fork inherits them loaded and
-    a threads pool never loads one mid-call.
-    """
-    wanted, every, names = set(queues), set(), []
-    for spec in specs:
-        every.update(spec.provider.sdk)
-        if queue_for(spec.name) in wanted:
-            names += [name for name in spec.provider.sdk if name not in names]
-    sdk.load(tuple(names))
-    return names, sorted(name for name in every if not sdk.is_loaded(name))
-
-
 def load_providers() -> None:
     """Import every provider module: their declarations register tools and sync kinds."""
-    for module in importlib.import_module(TOOLS_PACKAGE).PROVIDER_MODULES:
+    global _CATALOG, _all_loaded
+    if _all_loaded:
+        return
+    modules = importlib.import_module(TOOLS_PACKAGE).PROVIDER_MODULES
+    for module in modules:
         importlib.import_module(module)
+    # In the modules' order, whichever :func:`resolve` imported first, so listings
+    # (`fleet tools`, MCP, the README's table) never depend on what was called before.
+    # A new dict, bound at once: a reader in another thread never sees it half-filled.
+    rank = {module: i for i, module in enumerate(modules)}
+    ordered = sorted(_CATALOG.values(), key=lambda spec: rank.get(spec.func.__module__, len(rank)))
+    _CATALOG = {spec.name: spec for spec in ordered}
+    _all_loaded = True
 
 
 def catalog() -> Mapping[str, ToolSpec]:
@@ -293,6 +261,17 @@ def catalog() -> Mapping[str, ToolSpec]:
 
 
 def resolve(name: str) -> ToolSpec | None:
-    """The tool called ``name`` or whose :attr:`ToolSpec.safe_name` it is."""
+    """The tool called ``name`` or whose :attr:`ToolSpec.safe_name` it is.
+
+    Imports only the module declaring its prefix's tools (``tasks.TOOL_MODULES``),
+    or, for a name that module does not declare, the whole catalog."""
+    names = dict.fromkeys((name, name.replace(SAFE_SEPARATOR, ".")))
+    declaring = importlib.import_module(TOOLS_PACKAGE).TOOL_MODULES
+    for candidate in names:
+        module = next((m for prefix, m in declaring.items() if candidate.startswith(prefix)), None)
+        if module is not None:
+            importlib.import_module(module)
+        if (spec := _CATALOG.get(candidate)) is not None:
+            return spec
     tools = catalog()
-    return tools.get(name) or tools.get(name.replace(SAFE_SEPARATOR, "."))
+    return next((tools[candidate] for candidate in names if candidate in tools), None)

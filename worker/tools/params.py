@@ -1,4 +1,9 @@
-"""The rules every tool's params obey, whatever its model says: checked before the model.
+"""Params models: their config, finding a function's, and the rules every one obeys.
+
+:func:`params_config` is every params model's config and
+:func:`parameter_model` finds the model a tool (or sync kind) function is
+annotated with. :func:`check_shape` checks the rules every tool's params
+obey, whatever its model says, before the model.
 
 A tool's pydantic model says what its fields are; these rules bound what no
 single model can, the same for every tool, on the client and in the worker
@@ -19,7 +24,12 @@ A break is :class:`~worker.errors.BadParams` naming where it is.
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict
 
 from worker.errors import BadParams
 
@@ -64,3 +74,30 @@ def _where(path: tuple[str, ...]) -> str:
     if len(path) > 8:
         path = (*path[:4], "...", *path[-3:])
     return ".".join(path) or "params"
+
+
+def params_config(*examples: dict[str, Any], **config: Any) -> ConfigDict:
+    """A params model's config: unknown fields refused, and the catalog examples
+    (the first one is the README's example call; a test runs each). Validators are
+    built when the model is first used: a process that calls one tool (``fleet
+    call``) builds one, not the whole catalog's."""
+    examples_extra = {"examples": list(examples)}
+    return ConfigDict(extra="forbid", json_schema_extra=examples_extra, defer_build=True, **config)
+
+
+def parameter_model(func: Callable[..., Any], position: int, which: str) -> type[BaseModel]:
+    """The pydantic model annotating ``func``'s parameter at ``position``.
+
+    Only that one annotation is evaluated: the client parameter's annotation names
+    an SDK class that provider modules import for type checkers only
+    (worker.tools.sdk).
+    """
+    params = list(inspect.signature(func).parameters)
+    name = params[position] if params else ""
+    one = SimpleNamespace(
+        __annotations__={name: func.__annotations__.get(name)}, __globals__=func.__globals__
+    )
+    model = get_type_hints(one).get(name) if name else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{func.__qualname__}: {which} parameter must be a pydantic model")
+    return model

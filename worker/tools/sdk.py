@@ -7,7 +7,8 @@ catalog (names, schemas, queues) and never call a provider; a worker of the
 with :func:`lazy` (``github = lazy("github")``) and uses it as ``github.Github``
 inside functions; the module is loaded by :func:`load`, which
 :meth:`worker.tools.catalog.Provider.connect` calls before building a client
-and a worker calls at start for the providers its queues serve.
+and a worker calls at start for the providers its queues serve
+(:func:`load_for_queues`).
 
 Loading goes through one lock: the standard library's lazy modules are not
 safe to load from two threads at once before Python 3.12, and a threads
@@ -20,7 +21,11 @@ import importlib
 import importlib.util
 import sys
 import threading
+from collections.abc import Iterable
 from types import ModuleType
+from typing import Any
+
+from worker.queues import queue_for
 
 _lock = threading.Lock()
 
@@ -57,3 +62,20 @@ def load(names: tuple[str, ...]) -> None:
             if not is_loaded(name):
                 # Any attribute access makes a lazy module execute its code.
                 _ = importlib.import_module(name).__name__
+
+
+def load_for_queues(specs: Iterable[Any], queues: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Load now the SDKs of the providers whose ``specs`` (ToolSpecs of tools and sync
+    kinds, from the catalog this module must not import) run on ``queues``; return
+    the SDKs loaded and those of the others, left unloaded.
+
+    A worker calls it before its pool starts, so a fork inherits them loaded and
+    a threads pool never loads one mid-call.
+    """
+    wanted, every, names = set(queues), set(), []
+    for spec in specs:
+        every.update(spec.provider.sdk)
+        if queue_for(spec.name) in wanted:
+            names += [name for name in spec.provider.sdk if name not in names]
+    load(tuple(names))
+    return names, sorted(name for name in every if not is_loaded(name))
