@@ -8,7 +8,13 @@ What is gone, for a run's final state only:
   late state never overwrites a SUCCESS. A final state here is written once
   per execution, and a redelivered message of a final run answers with the
   same outcome from the ledger (worker.tools.policy), so the read buys
-  nothing; states before the final one keep it;
+  nothing. States before the final one (RETRY, when a run is parked or
+  retried) keep it, made atomic: stock Celery reads, then writes, and a
+  parked run's re-published message can finish on another thread in
+  between, its SUCCESS then overwritten by the late RETRY and its waiting
+  caller left hanging (seen about once in 300 parks under load). Here the
+  read and the write are one WATCHed transaction, and no final state
+  (SUCCESS, FAILURE, REVOKED) is overwritten;
 - MULTI/EXEC around SETEX + PUBLISH: two commands that are sent together
   anyway, and a waiting caller that misses the PUBLISH finds the key.
 
@@ -50,29 +56,53 @@ class FleetResultBackend(RedisBackend):
         request: Any = None,
         **kwargs: Any,
     ) -> Any:
-        if state not in states.READY_STATES:
-            return super()._store_result(task_id, result, state, traceback, request, **kwargs)
         meta = self._get_result_meta(
             result=result, state=state, traceback=traceback, request=request
         )
         meta["task_id"] = bytes_to_str(task_id)
+        key, value = self.get_key_for_task(task_id), self.encode(meta)
         try:
-            self._set_with_state(self.get_key_for_task(task_id), self.encode(meta), state)
+            if state in states.READY_STATES:
+                self._set_with_state(key, value, state)
+            else:
+                self.ensure(self._set_unless_final, (key, value))
         except BackendStoreError as exc:
             raise BackendStoreError(str(exc), state=state, task_id=task_id) from exc
         return result
 
+    def _set_unless_final(self, key: bytes, value: Any) -> None:
+        """Store a state before the final one unless a final one is stored: checked and
+        written in one transaction (WATCH: it starts over if the key changed meanwhile)."""
+        if isinstance(value, str) and len(value) > self._MAX_STR_VALUE_SIZE:
+            raise BackendStoreError("value too large for Redis backend")
+        announced: list[dict[str, str]] = []
+
+        def write(pipe: Any) -> None:
+            announced.clear()  # a transaction that starts over has sent nothing
+            stored = pipe.get(key)
+            if stored is not None and self.decode(stored).get("status") in states.READY_STATES:
+                return
+            pipe.multi()
+            announced[:] = self._queue_write(pipe, key, value, self.expires)
+
+        self.client.transaction(write, key)
+        events.sent(announced)
+
     def _set(self, key: str, value: Any, expires: int | None = None) -> None:
-        expires = self.expires if expires is None else expires
         with self.client.pipeline(transaction=False) as pipe:
-            if expires:
-                pipe.setex(key, expires, value)
-            else:
-                pipe.set(key, value)
-            pipe.publish(key, value)
-            announced = events.add_deferred(pipe)
+            expires = self.expires if expires is None else expires
+            announced = self._queue_write(pipe, key, value, expires)
             pipe.execute()
         events.sent(announced)
+
+    @staticmethod
+    def _queue_write(pipe: Any, key: Any, value: Any, expires: int | None) -> list[Any]:
+        """What storing a state is, queued on ``pipe``: the key (with its expiry), the
+        PUBLISH that wakes waiting callers and this thread's held-back completion events
+        (returned, for ``events.sent`` once the pipeline ran)."""
+        pipe.set(key, value, ex=expires or None)
+        pipe.publish(key, value)
+        return events.add_deferred(pipe)
 
 
 def backend_url(url: str) -> str:
