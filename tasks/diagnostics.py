@@ -53,7 +53,7 @@ class Doctor(BaseModel):
 @provider.tool("fleet.doctor", writes=False)
 def doctor(_: None, p: Doctor) -> dict[str, Any]:
     """Check Redis, the ledger, the workers and each provider's credentials: who the
-    fleet acts as, the limits in force, and ``ok`` false when something is wrong."""
+    fleet acts as, the limits in force, and whether anything is wrong (``ok`` false)."""
     from worker.app import app
     from worker.ops.doctor import report, run_checks
 

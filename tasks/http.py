@@ -119,9 +119,8 @@ class WebhookSend(BaseModel):
 @provider.tool("http.request", writes=True, idempotent=False)
 def request(client: SafeHttp, p: HttpRequest) -> dict[str, Any]:
     """Make an HTTP request to a public URL and return status, headers and body.
-
     The body comes back parsed as JSON when the response is JSON, as text when
-    it is text, else base64. 408/429/5xx are retried; other 4xx fail at once.
+    it is text, else base64. 408, 429 and 5xx are retried; other 4xx fail at once.
     """
     headers = dict(p.headers)
     content = None

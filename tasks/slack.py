@@ -298,12 +298,10 @@ def _posted_message(slack: WebClient, p: PostMessage, since: datetime) -> dict[s
     reconcile_scopes=[TIER1_HISTORY],  # replies are looked up on the same budget
 )
 def post_message(slack: WebClient, p: PostMessage) -> dict[str, Any]:
-    """Post a message (text and/or Block Kit blocks) to a channel, optionally in a thread.
-
-    Slack has no idempotency key: the message carries metadata naming its run,
-    and a retry after a lost response first looks for it (``_posted_message``).
-    """
+    """Post a message (text and/or Block Kit blocks) to a channel, optionally in a thread."""
     args = _present(channel=p.channel, text=p.text, blocks=p.blocks, thread_ts=p.thread_ts)
+    # Slack has no idempotency key: the message carries metadata naming its run,
+    # and a retry after a lost response first looks for it (_posted_message).
     marker = {"event_type": MARKER_EVENT, "event_payload": {"run_id": current_call().run_id}}
     data = slack.chat_postMessage(**args, metadata=marker).data
     message = data.get("message") or {}

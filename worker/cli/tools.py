@@ -48,7 +48,7 @@ def tools(as_json: bool, fmt: str, markdown: bool) -> None:
             "queue": s.queue,
             "access": "write" if s.writes else "read",
             "params": ", ".join(_param_names(s.params_schema())),
-            "description": s.description.splitlines()[0],
+            "description": s.description,
         }
         for s in specs
     ]
@@ -105,11 +105,12 @@ def call(
 
 
 def markdown_table(specs: list[ToolSpec]) -> str:
-    """The README's tool list, generated from the catalog."""
+    """The README's tool list, generated from the catalog: each description whole (one
+    line already), its pipes escaped so a row keeps its columns."""
     lines = ["| tool | queue | access | what it does | example params |", "|---|---|---|---|---|"]
     for spec in specs:
         access = f"write ({spec.lost_response})" if spec.writes else "read"
-        summary = spec.description.splitlines()[0]
+        summary = spec.description.replace("|", "\\|")
         example = json.dumps(spec.example(), separators=(", ", ": "))
         lines.append(f"| `{spec.name}` | {spec.queue} | {access} | {summary} | `{example}` |")
     return "\n".join(lines)

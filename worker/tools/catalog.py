@@ -2,7 +2,8 @@
 
 A tool is a plain function ``fn(client, params) -> dict`` plus a pydantic
 params model (taken from the function's annotation). Declaring it once gives
-a catalog entry: description, JSON schema, MCP-style annotations, scopes;
+a catalog entry: description (its docstring's first paragraph as plain text,
+see worker.tools.describe), JSON schema, MCP-style annotations, scopes;
 ``fleet tools`` prints it and exports it as MCP ``tools/list`` or OpenAI
 function definitions. The app turns every entry into a Celery task of that
 name, on the queue its name routes to, running under the one tool policy
@@ -17,7 +18,6 @@ into the taxonomy (one mapper per provider).
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from worker.errors import BadParams, ToolError, bad_params
 from worker.queues import queue_for
 from worker.settings import Settings
-from worker.tools import sdk
+from worker.tools import describe, sdk
 from worker.tools.params import check_shape, parameter_model
 
 ClientFactory = Callable[[Settings, str], Any]
@@ -211,7 +211,7 @@ class Provider:
                 provider=self,
                 func=func,
                 params_model=_params_model(func),
-                description=inspect.cleandoc(func.__doc__ or name),
+                description=describe.from_docstring(func.__doc__, name),
                 writes=writes,
                 destructive=destructive,
                 idempotent=(not writes) if idempotent is None else idempotent,
