@@ -9,6 +9,20 @@ still alive, and only then the next stage. So the processes the running
 tasks depend on (the provider simulator, say) outlive the workers. If one
 child dies on its own, the rest are stopped the same way and the supervisor
 exits non-zero: a half-running fleet is worse than none.
+
+SIGINT, SIGTERM and SIGHUP (the terminal closed, an SSH session dropped) all
+start that orderly stop. The children never outlive the supervisor, however it
+ends: on Linux each is started through a guard that asks the kernel
+(``PR_SET_PDEATHSIG``) to send it SIGTERM when the supervisor dies, even by
+SIGKILL, so a lost ``fleet up`` never leaves workers behind or ports taken.
+SIGTERM rather than SIGKILL: each child then stops as it would at Ctrl-C (a
+worker warm-shuts down, the servers close their ports), only all at once
+instead of stage by stage. None of the fleet's programs forks children of its
+own, except a Celery prefork pool, whose processes Celery already ties to
+their worker the same way. Losing stdout (``fleet up | tee log`` with ``tee``
+gone: EPIPE; a hung-up terminal: EIO) never stops the supervisor: it stops
+writing, keeps reading the children's output so none of them blocks on a full
+pipe, and carries on with the stop.
 """
 
 from __future__ import annotations
@@ -23,6 +37,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import IO
+
+# prctl(2) option: the signal the kernel sends a process when its parent dies.
+PR_SET_PDEATHSIG = 1
+# Run in the child before the command: it keeps its pid (exec, no extra process),
+# and the death signal survives exec. The kernel sends it when the *thread* that
+# forked the child ends, so children are started from the main thread (the only
+# one that can run the supervisor: it installs signal handlers). If the
+# supervisor died before the guard was set, the command is not started at all.
+_DEATH_GUARD = f"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl({PR_SET_PDEATHSIG}, ctypes.c_ulong({int(signal.SIGTERM)}), 0, 0, 0) != 0:
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -43,12 +75,14 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self._stopping = threading.Event()
         self._width = max(len(s.name) for s in self.specs)
+        self._stdout_lost = self._stderr_lost = False
 
     def run(self) -> int:
         """Start everything, wait for a signal or a death, stop everything."""
-        previous = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        # A write to a closed pipe raises (BrokenPipeError) rather than kills the
+        # supervisor mid-stop; Python ignores SIGPIPE at start, this makes it certain.
+        previous[signal.SIGPIPE] = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         try:
             for spec in self.specs:
                 self._start(spec)
@@ -59,12 +93,15 @@ class Supervisor:
                 signal.signal(sig, handler)
 
     def stop(self) -> None:
-        """Stop the fleet, as SIGINT or SIGTERM to the supervisor does (thread-safe)."""
+        """Stop the fleet, as SIGINT, SIGTERM or SIGHUP to the supervisor does (thread-safe)."""
         self._stopping.set()
 
     def _start(self, spec: ProcessSpec) -> None:
+        argv = spec.argv
+        if sys.platform.startswith("linux"):
+            argv = [sys.executable, "-I", "-S", "-c", _DEATH_GUARD, str(os.getpid()), *argv]
         child = subprocess.Popen(
-            spec.argv,
+            argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(spec.env or {})},
@@ -76,9 +113,8 @@ class Supervisor:
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:
         prefix = f"{name:<{self._width}} | "
-        for line in iter(stream.readline, b""):
-            sys.stdout.write(prefix + line.decode("utf-8", "replace"))
-            sys.stdout.flush()
+        for line in iter(stream.readline, b""):  # to the end, even once stdout is lost
+            self._write(prefix + line.decode("utf-8", "replace"))
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop()
@@ -118,5 +154,33 @@ class Supervisor:
                 child.wait()
 
     def _say(self, message: str) -> None:
-        sys.stdout.write(f"{'fleet':<{self._width}} | {message}\n")
-        sys.stdout.flush()
+        """Tell the operator; on stderr once stdout is lost (`| tee` gone, say)."""
+        line = f"{'fleet':<{self._width}} | {message}\n"
+        if not self._write(line) and not self._stderr_lost:
+            self._stderr_lost = not _write_to(sys.stderr, line)
+
+    def _write(self, text: str) -> bool:
+        """Write ``text`` to stdout; False, and nothing written, once stdout is lost."""
+        if not self._stdout_lost:
+            self._stdout_lost = not _write_to(sys.stdout, text)
+        return not self._stdout_lost
+
+
+def _write_to(stream: IO[str], text: str) -> bool:
+    """Write and flush ``text``; False if ``stream`` is gone (EPIPE: its reader exited;
+    EIO: the terminal hung up; closed). A lost stream's descriptor is pointed at
+    /dev/null, so that nothing written there later fails, not even the interpreter's
+    last flush of what it still holds (a failed one would make the exit status 120)."""
+    try:
+        stream.write(text)
+        stream.flush()
+        return True
+    except (OSError, ValueError):  # ValueError: the stream was closed
+        pass
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # a stream without a descriptor (a test's capture)
+        pass
+    return False

@@ -4,10 +4,12 @@ providers without credentials, in the foreground until Ctrl-C.
 
 Before anything starts, every port the fleet is about to listen on is tried:
 one that is taken is reported in a line naming the setting that moves it
-(rather than as a child's traceback), and nothing is started. Ctrl-C stops
-the workers first (a warm shutdown: running calls finish, against a simulator
-that is still up), then beat, Flower, the exporter, the MCP server and the
-simulator.
+(rather than as a child's traceback), and nothing is started. Ctrl-C (or
+SIGTERM, or SIGHUP: the terminal closed) stops the workers first (a warm
+shutdown: running calls finish, against a simulator that is still up), then
+beat, Flower, the exporter, the MCP server and the simulator. If `fleet up`
+itself is killed, its children stop with it (see worker.cli.supervisor), so
+no port stays taken for the next one.
 """
 
 from __future__ import annotations
