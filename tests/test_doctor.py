@@ -33,7 +33,7 @@ def test_a_healthy_fleet_passes_and_says_who_it_acts_as(sim):
     checks = verdicts(output)
     assert code == 0, output
     assert {name: c["verdict"] for name, c in checks.items()} == dict.fromkeys(
-        ("redis", "ledger", "workers", "github", "jira", "slack"), "ok"
+        ("redis", "ledger", "workers", "config", "github", "jira", "slack"), "ok"
     )
     assert "personal access token" in checks["github"]["data"]["acts_as"]
     assert checks["github"]["data"]["limits"]["core"].endswith(
@@ -97,6 +97,6 @@ def test_the_fleet_doctor_tool_runs_the_same_checks_on_a_worker(client, sim):
 
     assert outcome["ok"] is True
     assert [c["name"] for c in outcome["checks"]] == [
-        "redis", "ledger", "workers", "github", "jira", "slack"
+        "redis", "ledger", "workers", "config", "github", "jira", "slack"
     ]  # fmt: skip
     assert not any(secret in json.dumps(outcome) for secret in SECRETS)

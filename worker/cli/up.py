@@ -29,7 +29,9 @@ from worker.queues import QUEUES
 from worker.settings import get_settings
 
 FLEET = [sys.executable, "-m", "worker.cli"]
-# Run against the simulator when no syncs are configured: `fleet syncs` shows them.
+# Run against the simulator when no syncs are configured, each once as beat starts. Only
+# the children get them (and the simulated credentials): `fleet syncs` and `fleet doctor`
+# in another shell find them in the ledger (beat records them) and by asking the workers.
 DEMO_SYNCS = {
     "GitHub": [
         {"name": "demo-github-issues", "kind": "github.issues", "every": 60, "repo": "octo/hello"},
@@ -120,7 +122,10 @@ def up(
         if not (settings.syncs or settings.syncs_file):
             demos = [entry for name in simulated for entry in DEMO_SYNCS[name]]
             os.environ["FLEET_SYNCS"] = json.dumps(demos)
-            click.echo(f"Demo syncs (FLEET_SYNCS): {', '.join(d['name'] for d in demos)}")
+            click.echo(
+                f"Demo syncs (FLEET_SYNCS, run as beat starts): "
+                f"{', '.join(d['name'] for d in demos)}; `fleet syncs` in any shell lists them"
+            )
         if not settings.webhook_secrets:
             # webhook.send needs a signing key; a demo fleet makes one up (never shown).
             demo_key = {"default": secrets.token_urlsafe(32)}

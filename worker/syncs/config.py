@@ -51,7 +51,23 @@ class SyncEntry:
         return f"sync.{self.kind.name}"
 
     def schedule(self) -> float | crontab:
-        return self.every if self.every is not None else _crontab(str(self.cron))
+        return schedule_of(self.every, self.cron)
+
+    def definition(self) -> dict[str, Any]:
+        """What a process without this configuration needs to describe the sync
+        (beat records it in the ledger: see beat_schedule)."""
+        return {
+            "kind": self.kind.name,
+            "target": self.target,
+            "every": self.every,
+            "cron": self.cron,
+            "fields": self.config.model_dump(mode="json"),
+        }
+
+
+def schedule_of(every: float | None, cron: str | None) -> float | crontab:
+    """Beat's schedule for ``every`` seconds or a five-field ``cron`` (one of them)."""
+    return float(every) if every is not None else _crontab(str(cron))
 
 
 def load_entries(settings: Settings) -> dict[str, SyncEntry]:
