@@ -70,7 +70,9 @@ class GithubApi:
     def handle(self, req: Request, st: SimState) -> Response:
         gh, bucket = st.github, "search" if req.path.startswith("/search/") else "core"
         _refresh_window(gh)
-        if req.path.rstrip("/") != "/rate_limit":
+        if gh.rate_limiting_disabled and req.path.rstrip("/") == "/rate_limit":
+            return self._error(404, "Rate limiting is not enabled.")
+        if req.path.rstrip("/") != "/rate_limit" and not gh.rate_limiting_disabled:
             if gh.rate_used.get(bucket, 0) >= RATE_LIMITS[bucket]:
                 return self._error(403, PRIMARY_MESSAGE)
             gh.rate_used[bucket] = gh.rate_used.get(bucket, 0) + 1
@@ -101,6 +103,8 @@ class GithubApi:
             "x-github-request-id": uuid.uuid4().hex[:20].upper(),
         }
         for name, value in headers.items():  # a fault's own values (remaining: 0) win
+            if gh.rate_limiting_disabled and name.startswith("x-ratelimit-"):
+                continue
             resp.default_header(name, str(value))
 
     @staticmethod

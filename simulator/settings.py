@@ -7,6 +7,10 @@ defaults back, since they live in the state the seed rebuilds.
 
 - ``github_app_installation`` (off): the GitHub token is an App installation's, so
   ``GET /user`` answers 403 "Resource not accessible by integration".
+- ``github_rate_limiting_disabled`` (off): GitHub Enterprise Server with rate limiting
+  disabled: no ``x-ratelimit-*`` header on any response, ``GET /rate_limit`` answers 404
+  "Rate limiting is not enabled.", and no primary limit is enforced. A proxy that strips
+  the headers looks the same to a client.
 - ``slack_missing_scopes`` (none): OAuth scopes the Slack bot lacks. Without
   ``channels:history`` (``groups:history`` for private channels) ``conversations.history``
   and ``conversations.replies`` answer ``missing_scope`` (HTTP 200) with ``needed`` and
@@ -37,6 +41,7 @@ def current(st: SimState) -> dict[str, Any]:
     """Every switch with its value."""
     return {
         "github_app_installation": st.github.app_installation,
+        "github_rate_limiting_disabled": st.github.rate_limiting_disabled,
         "slack_missing_scopes": sorted(st.slack.missing_scopes),
         "slack_tier1_history": st.slack.tier1_history,
     }
@@ -47,7 +52,7 @@ def apply(st: SimState, changes: dict[str, Any]) -> dict[str, Any]:
     unknown = set(changes) - set(current(st))
     if unknown:
         raise SettingsError(f"unknown settings: {sorted(unknown)}")
-    for name in ("github_app_installation", "slack_tier1_history"):
+    for name in ("github_app_installation", "github_rate_limiting_disabled", "slack_tier1_history"):
         if name in changes and not isinstance(changes[name], bool):
             raise SettingsError(f"{name} must be true or false")
     scopes = changes.get("slack_missing_scopes", [])
@@ -55,6 +60,8 @@ def apply(st: SimState, changes: dict[str, Any]) -> dict[str, Any]:
         raise SettingsError("slack_missing_scopes must be a list of scope names")
     if "github_app_installation" in changes:
         st.github.app_installation = changes["github_app_installation"]
+    if "github_rate_limiting_disabled" in changes:
+        st.github.rate_limiting_disabled = changes["github_rate_limiting_disabled"]
     if "slack_missing_scopes" in changes:
         st.slack.missing_scopes = set(scopes)
     if "slack_tier1_history" in changes:

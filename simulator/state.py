@@ -36,6 +36,7 @@ class GithubState:
     next_id: int = 500_000
     # The token is a GitHub App installation's: it may not read GET /user (403).
     app_installation: bool = False
+    rate_limiting_disabled: bool = False  # GitHub Enterprise Server without rate limits
 
     def new_id(self) -> int:
         """Globally unique id for created issues, comments and reviews."""

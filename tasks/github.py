@@ -30,6 +30,7 @@ from worker.errors import (
     RateLimited,
     ToolError,
     Unavailable,
+    internal,
     parse_retry_after,
     status_error,
 )
@@ -95,7 +96,7 @@ def map_error(exc: Exception) -> ToolError:
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
         return Unavailable(f"GitHub unreachable: {type(exc).__name__}")
     if not isinstance(exc, github.GithubException):
-        return ToolError(f"unexpected {type(exc).__name__}: {exc}")
+        return internal(exc, step="the call", before_call=False)
     headers = {k.lower(): str(v) for k, v in (exc.headers or {}).items()}
     data = exc.data if isinstance(exc.data, dict) else {}
     message = str(data.get("message") or exc.data or "no message")
@@ -118,8 +119,9 @@ def _rate_limit_wait(headers: dict[str, str]) -> float:
     retry_after = parse_retry_after(headers.get("retry-after"))
     if retry_after is not None:
         return retry_after
-    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
-        return max(1.0, float(headers["x-ratelimit-reset"]) - time.time())
+    reset = parse_retry_after(headers.get("x-ratelimit-reset"))  # a unix time, if a number
+    if headers.get("x-ratelimit-remaining") == "0" and reset is not None:
+        return max(1.0, reset - time.time())
     return SECONDARY_LIMIT_WAIT
 
 
@@ -134,14 +136,22 @@ def _validation_errors(errors: list[Any]) -> str:
 
 
 def rate_headers(gh: Github) -> dict[str, str]:
-    """The rate-limit state of the client's last response, for the governor."""
-    remaining, limit = gh.rate_limiting
-    if limit <= 0:
+    """The rate-limit headers of the client's last response, for the governor.
+
+    Read from what PyGithub kept of that response, never through
+    ``Github.rate_limiting``, which asks ``GET /rate_limit`` when no response carried
+    the headers (GitHub Enterprise Server with rate limiting disabled answers that
+    with a 404, a proxy may strip them). Cleared once read: each call reports only
+    what its own responses said."""
+    requester = gh.requester
+    (remaining, limit), reset = requester.rate_limiting, requester.rate_limiting_resettime
+    requester.rate_limiting, requester.rate_limiting_resettime = (-1, -1), 0
+    if limit < 0:
         return {}
     return {
         "x-ratelimit-remaining": str(remaining),
         "x-ratelimit-limit": str(limit),
-        "x-ratelimit-reset": str(gh.rate_limiting_resettime),
+        "x-ratelimit-reset": str(reset),
     }
 
 
@@ -157,10 +167,16 @@ TOKEN_KINDS = {
 
 def probe(gh: Github, settings: Settings) -> dict[str, Any]:
     """One ``GET /rate_limit``, for `fleet doctor`. Never ``GET /user``: an App
-    installation token may not read it, so who the fleet acts as is the token's kind."""
-    overview = gh.get_rate_limit()
+    installation token may not read it, so who the fleet acts as is the token's kind.
+    GitHub Enterprise Server with rate limiting disabled answers it 404: reachable,
+    and no limits to report."""
     token = settings.github_token.get_secret_value() if settings.github_token else ""
     kind = next((k for p, k in TOKEN_KINDS.items() if token.startswith(p)), "token")
+    acts_as = f"a {kind} at {settings.github_api_url}"
+    try:
+        overview = gh.get_rate_limit()
+    except github.UnknownObjectException:
+        return {"acts_as": acts_as, "limits": {"rate limiting": "not enabled on this server"}}
     limits = {}
     for name in ("core", "search", "graphql"):
         rate = getattr(overview.resources, name, None)
@@ -168,7 +184,7 @@ def probe(gh: Github, settings: Settings) -> dict[str, Any]:
             continue
         reset = max(0, int(rate.reset.timestamp() - time.time()))
         limits[name] = f"{rate.remaining}/{rate.limit} left, resets in {reset}s"
-    return {"acts_as": f"a {kind} at {settings.github_api_url}", "limits": limits}
+    return {"acts_as": acts_as, "limits": limits}
 
 
 provider = Provider(

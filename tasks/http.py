@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from worker.errors import BadParams, ToolError, Unavailable, parse_retry_after, status_error
+from worker.errors import (
+    BadParams,
+    ToolError,
+    Unavailable,
+    internal,
+    parse_retry_after,
+    status_error,
+)
 from worker.settings import HttpCredential, Settings, get_settings
 from worker.tools.catalog import Provider
 from worker.tools.context import current_call
@@ -53,7 +60,7 @@ def map_error(exc: Exception) -> ToolError:
         return Unavailable(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, httpx.InvalidURL | ValueError):
         return BadParams(f"invalid request: {exc}")
-    return ToolError(f"unexpected {type(exc).__name__}: {exc}")
+    return internal(exc, step="the call", before_call=False)
 
 
 # The guarded client is built on httpx: a worker loads both before its pool starts

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from tasks.shared.clients import per_thread, require
 from tasks.shared.paging import PageParams, decode_cursor, encode_cursor, page
-from worker.errors import BadParams, Fatal, NotFound, ToolError, Unavailable, status_error
+from worker.errors import BadParams, Fatal, NotFound, ToolError, Unavailable, internal, status_error
 from worker.errors import parse_retry_after as retry_after_of
 from worker.settings import Settings
 from worker.tools.catalog import Provider
@@ -81,7 +81,7 @@ def map_error(exc: Exception) -> ToolError:
     if isinstance(exc, network):
         return Unavailable(f"Jira unreachable: {type(exc).__name__}")
     if not isinstance(exc, jira_sdk.JIRAError):
-        return ToolError(f"unexpected {type(exc).__name__}")
+        return internal(exc, step="the call", before_call=False)
     response = exc.response
     if exc.status_code is None or response is None:
         return Fatal(f"Jira: {' '.join(str(exc.text or 'no details').split())[:ERROR_CHARS]}")

@@ -35,6 +35,7 @@ from worker.errors import (
     ToolError,
     Unauthorized,
     Unavailable,
+    internal,
     parse_retry_after,
     status_error,
 )
@@ -113,7 +114,7 @@ def map_error(exc: Exception) -> ToolError:
     # socket.timeout is TimeoutError; RemoteDisconnected is a ConnectionError.
     if isinstance(exc, URLError | TimeoutError | ConnectionError | HTTPException):
         return Unavailable(f"Slack unreachable: {type(exc).__name__}")
-    return ToolError(f"unexpected {type(exc).__name__}: {exc}")
+    return internal(exc, step="the call", before_call=False)
 
 
 def _api_error(exc: SlackApiError) -> ToolError:

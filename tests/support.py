@@ -150,7 +150,8 @@ def wait_for(
 
 
 class WorkerProcess:
-    """A real `fleet worker` process with its own environment and log file."""
+    """A real `fleet worker` process with its own environment and log file (``module``:
+    what runs ``fleet``'s arguments; tests.faults wraps the policy's steps first)."""
 
     def __init__(
         self,
@@ -161,6 +162,7 @@ class WorkerProcess:
         concurrency: int = 8,
         pool: str = "threads",
         loglevel: str = "DEBUG",
+        module: str = "worker.cli",
     ) -> None:
         self.log_path = log_path
         self.log = log_path.open("ab")
@@ -168,7 +170,7 @@ class WorkerProcess:
             [
                 sys.executable,
                 "-m",
-                "worker.cli",
+                module,
                 "worker",
                 "-Q",
                 queues,

@@ -105,7 +105,8 @@ def test_a_final_write_applied_from_the_outbox_is_announced(ledger_db, redis_cle
 
     run_id, agent = str(uuid.uuid4()), f"agent-{uuid.uuid4()}"
     ledger.record_queued(ledger.RunRef(run_id=run_id, tool="fleet.echo", agent_task_id=agent))
-    entry = {"op": "succeed", "kwargs": {"run_id": run_id, "result": {"kept": "in redis"}}}
+    kept = {"run_id": run_id, "execution": 0, "result": {"kept": "in redis"}}
+    entry = {"id": uuid.uuid4().hex, "op": "succeed", "kwargs": kept}
     outbox.fleet_redis().rpush(OUTBOX_KEY, json.dumps(entry))
 
     assert outbox.drain() >= 1

@@ -10,6 +10,9 @@
         Forbidden                  refused by the fleet's own policy (SSRF guard)
         NotFound                   404
         Conflict                   409 / already exists
+      InternalError             a failure of the fleet's own code that nothing classified:
+                                retried if the provider had not been called yet,
+                                otherwise dead at once (a write may have happened)
 
 An error's constructor takes ``(message, details)`` — both JSON — so Celery's
 JSON exception serialization rebuilds the same class on the caller's side and
@@ -18,6 +21,7 @@ JSON exception serialization rebuilds the same class on the caller's side and
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from typing import Any, ClassVar
@@ -38,7 +42,8 @@ class ToolError(Exception):
         message = redact(str(message))
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[: MAX_MESSAGE_CHARS - 1] + "…"
-        clean = {k: v for k, v in (details or {}).items() if v is not None}
+        # Stored as JSONB, which has no Infinity or NaN: such a value is kept as text.
+        clean = {k: _storable(v) for k, v in (details or {}).items() if v is not None}
         super().__init__(message, clean)
         self.message = message
         self.details: dict[str, Any] = clean
@@ -60,6 +65,31 @@ class ToolError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def _storable(value: Any) -> Any:
+    return repr(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
+class InternalError(ToolError):
+    """The fleet's own code failed in a way nothing classified (a bug, an unforeseen
+    answer). ``details["before_call"]``: the provider had not been called yet, so the
+    run may simply be tried again; after the call it may not (a write may have happened).
+    """
+
+    @property  # type: ignore[override]
+    def retryable(self) -> bool:  # derived from details: rebuilt alike from a stored error
+        return bool(self.details.get("before_call"))
+
+    ambiguous = True
+
+
+def internal(exc: BaseException, *, step: str, before_call: bool) -> InternalError:
+    """An unforeseen exception as an InternalError naming where it happened."""
+    return InternalError(
+        f"internal error at {step}: {type(exc).__name__}: {exc}",
+        {"step": step, "before_call": before_call},
+    )
 
 
 class Retryable(ToolError):
@@ -116,6 +146,7 @@ ERROR_TYPES: dict[str, type[ToolError]] = {
         RateLimited,
         Unavailable,
         Fatal,
+        InternalError,
         BadParams,
         Unauthorized,
         Forbidden,
@@ -164,9 +195,11 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # "inf" and "1e12" are kept as said (the policy caps waits); "nan" is no answer
+        return None if math.isnan(seconds) else max(0.0, seconds)
     try:
         from email.utils import parsedate_to_datetime  # rare: most send seconds
 

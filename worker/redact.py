@@ -46,8 +46,6 @@ _QUOTED_PAIR = re.compile(
 # An Authorization value on its own: "Bearer eyJ...", "Basic dXNlcjpw...". A credential
 # has a digit or padding somewhere; words ("Basic authentication failed") do not.
 _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)\s+(?=[\w.~+/=-]*[0-9=])[\w.~+/=-]{8,}", re.I)
-# A mask this module wrote inside text ("Bearer ***", "?token=***"), not "***bold***".
-_MASKED_IN_TEXT = re.compile(r"(?:^|[\s=:'\"])\*\*\*(?:$|[\s&'\"])")
 # Cheap pre-check: text without any sensitive name needs no pattern work.
 _ANY_NAME = re.compile(rf"(?i){_NAME_PATTERN}|bearer|basic")
 
@@ -124,7 +122,10 @@ def masked_fields(value: Any, path: str = "") -> list[str]:
         return found
     if isinstance(value, list):
         return [p for i, item in enumerate(value) for p in masked_fields(item, f"{path}[{i}]")]
-    return [path or "(value)"] if isinstance(value, str) and _MASKED_IN_TEXT.search(value) else []
+    # Anywhere in the text: a secret masked by value may sit inside a word or a path
+    # (".../in/***/x"). A stray "***" of the caller's own reads as masked too: such a
+    # run is kept as a dead letter to replay rather than sent on with a broken value.
+    return [path or "(value)"] if isinstance(value, str) and MASK in value else []
 
 
 class RedactingFormatter(logging.Formatter):

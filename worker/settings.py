@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     park_max_seconds: float = Field(
         default=300.0, gt=0, description="Longest single park/countdown before re-checking."
     )
+    max_wait_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest a run waits for a provider (Retry-After, a rate-limit reset): "
+        "past it the run is dead as RateLimited, with the provider's value.",
+    )
+    duplicate_wait_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest a call waits for the run holding its idempotency key to finish.",
+    )
 
     # --- rate governor (limits shared by the whole fleet) -------------------
     rate_limits: dict[str, list[str]] = Field(
@@ -185,6 +196,12 @@ class Settings(BaseSettings):
     )
     provider_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of each SDK call to GitHub, Slack or Jira."
+    )
+    provider_deadline_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest one provider request may take in all (a server that drips its "
+        "answer byte by byte never trips a read timeout): its connection is then cut.",
     )
     github_token: SecretStr | None = Field(default=None, validation_alias=_env("GITHUB_TOKEN"))
     github_api_url: str = Field(

@@ -14,6 +14,7 @@ from typing import Any
 from celery import signals
 
 from worker import housekeeping
+from worker.ledger.errors import LedgerUnavailable
 from worker.ledger.queued import record_queued
 from worker.ledger.refs import RunRef
 from worker.queues import queue_for
@@ -28,6 +29,7 @@ def connect() -> None:
     """Connect every handler below (idempotent: each has a dispatch uid)."""
     for signal, handler in (
         (signals.worker_init, refuse_unmigrated_database),
+        (signals.worker_init, answer_configuration_questions),
         (signals.worker_process_init, fresh_engine_in_child),
         (signals.after_setup_logger, redact_logs),
         (signals.after_setup_logger, one_short_line_per_run),
@@ -51,6 +53,11 @@ def refuse_unmigrated_database(**_: Any) -> None:
     except schema.DatabaseNotReady as exc:
         logger.critical("%s", exc)
         raise SystemExit(f"toolfleet: {exc}") from None
+
+
+def answer_configuration_questions(**_: Any) -> None:
+    """`fleet doctor` asks the workers how they are configured (worker.control)."""
+    import worker.control  # noqa: F401  (registers its remote-control command)
 
 
 def forward_from_celerys_default_queue(instance: Any = None, **_: Any) -> None:
@@ -172,11 +179,15 @@ def record_published(
                 step_id=headers.get("step_id"),
             )
         )
-    except Exception as exc:  # noqa: BLE001 — publishing already succeeded; never fail it
+    except LedgerUnavailable as exc:
         # An unreachable database can take the connect timeout (5 s) to fail:
         # stop trying for a while rather than slow every publish by that much.
         _skip_queued_rows_until = time.monotonic() + QUEUED_ROW_BACKOFF_SECONDS
         logger.debug("queued row for %s not written: %s", headers.get("id"), exc)
+    except Exception as exc:  # noqa: BLE001 — publishing already succeeded; never fail it
+        # One row the database refused (a value it cannot keep) is not an outage: the
+        # next publish writes its row as usual. The worker records this run when it starts.
+        logger.warning("queued row for %.80s not written: %s", headers.get("id"), exc)
 
 
 def drain_outbox_on_start(**_: Any) -> None:

@@ -15,6 +15,8 @@ per run and ~10% of a busy worker's time.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import logging
 from typing import Any
 
@@ -28,9 +30,11 @@ from worker.broker.reprs import mask_received
 from worker.errors import BadParams, Fatal, NotFound, ToolError
 from worker.ledger import LedgerUnavailable, RunRef
 from worker.queues import queue_for
+from worker.tools.headers import correlation, refusal
 
 logger = logging.getLogger(__name__)
-RAW_LIMIT = 64 * 1024
+# The ledger's column sizes (worker.ledger.models): tool_runs.id, .tool, .queue.
+RUN_ID_CHARS, TOOL_CHARS, QUEUE_CHARS = 64, 128, 64
 EVENTS_FLUSH_SECONDS = 0.05
 EVENTS_BUFFER_LIMIT = 1000  # a safety valve, far above what one tick gathers
 
@@ -39,49 +43,78 @@ def bury_unreadable(raw: str, reason: str, *, queues: list[str]) -> None:
     """A queue item that is not a message at all."""
     error = BadParams(f"unreadable message: {reason}", {"queues": queues}).to_dict()
     try:
-        letter = ledger.bury_message(raw[:RAW_LIMIT], error, queue=",".join(queues) or None)
-    except LedgerUnavailable:
-        logger.critical("unreadable message (ledger down, kept here): %r; %s", raw[:2048], reason)
+        letter = ledger.bury_message(raw, error, queue=fit(",".join(queues), QUEUE_CHARS))
+    except Exception as exc:  # noqa: BLE001 — nothing may stop the consumer (see below)
+        logger.critical("unreadable message not kept (%s): %r; %s", exc, raw[:2048], reason)
         return
     logger.error("unreadable message kept as dead letter %s: %s", letter, reason)
 
 
 def bury_message(message: Message, error: ToolError) -> None:
-    """A well-formed envelope the worker will not run."""
+    """A well-formed envelope the worker will not run.
+
+    Whatever it holds, nothing escapes from here: an exception out of the consumer's
+    hooks stops the worker ("Unrecoverable error"), and the message, never rejected,
+    would come back and stop the next one. Fields longer than the ledger's columns are
+    cut (an id too long to be a key is replaced by its hash) and the raw message is
+    then kept whole; if the letter still cannot be written the message is logged."""
     headers = dict(message.headers or {})
     run_id, tool = headers.get("id"), headers.get("task")
     raw = _raw_body(message)
     try:
         if run_id and tool:
             kwargs = _kwargs_of(message)
+            queue = (message.delivery_info or {}).get("routing_key") or queue_for(str(tool))
             ref = RunRef(
-                run_id=str(run_id),
-                tool=str(tool),
-                queue=(message.delivery_info or {}).get("routing_key") or queue_for(str(tool)),
+                run_id=run_key(str(run_id)),
+                tool=fit(str(tool), TOOL_CHARS),
+                queue=fit(str(queue), QUEUE_CHARS),
                 params=kwargs,
-                idempotency_key=headers.get("idempotency_key"),
-                agent_task_id=headers.get("agent_task_id"),
-                step_id=headers.get("step_id"),
+                **correlation(headers),
             )
+            cut = ref.run_id != str(run_id) or ref.tool != str(tool) or refusal(headers)
             letter = ledger.bury(
                 ref,
                 error.to_dict(),
                 headers=_public_headers(headers),
                 attempted=False,
-                raw_message=None if kwargs is not None else raw,
+                raw_message=_raw_message(message) if cut else raw if kwargs is None else None,
             )
         else:
             letter = ledger.bury_message(raw, error.to_dict(), queue=None)
     except LedgerUnavailable:
         logger.critical("rejected message (ledger down, kept here): %s; %s", raw[:2048], error)
         return
-    logger.error("rejected message %s kept as dead letter %s: %s", run_id, letter, error)
+    except Exception:  # see the docstring: one bad row is not an outage
+        logger.exception("rejected message %r could not be kept as a letter", str(run_id)[:80])
+        try:
+            letter = ledger.bury_message(raw, error.to_dict(), queue=None)
+        except Exception:  # noqa: BLE001
+            logger.critical("rejected message (not kept): %s; %s", raw[:2048], error)
+            return
+    logger.error("rejected message %s kept as dead letter %s: %s", str(run_id)[:80], letter, error)
+
+
+def fit(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters, saying so."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def run_key(run_id: str) -> str:
+    """A message's id as a run id: itself, or (longer than the column) its SHA-256."""
+    if len(run_id) <= RUN_ID_CHARS:
+        return run_id
+    return hashlib.sha256(run_id.encode("utf-8", "replace")).hexdigest()
 
 
 def _raw_body(message: Message) -> str:
     body = message.body
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-    return text[:RAW_LIMIT]
+    return body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+
+
+def _raw_message(message: Message) -> str:
+    """The message as it came, headers and body, whole: kept where fields were cut."""
+    return json.dumps({"headers": message.headers or {}, "body": _raw_body(message)}, default=repr)
 
 
 def _kwargs_of(message: Message) -> dict[str, Any] | None:
@@ -138,7 +171,8 @@ class FleetConsumer(Consumer):
 
     def on_unknown_task(self, body: Any, message: Message, exc: Exception) -> None:
         name = str((message.headers or {}).get("task"))
-        close = difflib.get_close_matches(name, [n for n in self.app.tasks if "." in n], n=3)
+        known = [n for n in self.app.tasks if "." in n]
+        close = difflib.get_close_matches(name[:TOOL_CHARS], known, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         bury_message(message, NotFound(f"unknown tool {name!r}{hint}"))
         super().on_unknown_task(body, message, exc)

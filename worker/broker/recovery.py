@@ -15,8 +15,10 @@ A worker whose beat is older than ``FLEET_HEARTBEAT_TIMEOUT_SECONDS`` is
 dead: the first living worker to notice claims it (a Lua script removes its
 beat and lists its index entries atomically, so exactly one claimer gets
 them) and restores each still-unacknowledged message with kombu's
-transactional restore. The visibility timeout stays as the last resort (for a claimer that
-dies mid-way, or a message held by a process without a heartbeat).
+transactional restore. The visibility timeout stays as the last resort, and only
+for what no living worker holds (a claimer that died mid-way, a message held by a
+process without a heartbeat): a long call on a live worker is never restored
+under it, so never executed twice (worker.broker.transport.FleetQoS).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ redis.call('ZADD', KEYS[1], now[1] + now[2] / 1e6, ARGV[1])
 _DEAD = """
 local now = redis.call('TIME')
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now[1] + now[2] / 1e6 - ARGV[1])
+"""
+# Beats not older than ARGV[1] seconds, by Redis' clock: the living.
+_LIVING = """
+local now = redis.call('TIME')
+return redis.call('ZRANGEBYSCORE', KEYS[1], now[1] + now[2] / 1e6 - ARGV[1], '+inf')
 """
 # Claim one dead worker: only if its beat is still old (it did not come back, and no
 # other process claimed it first); the index entries it holds go to the caller alone.
@@ -116,6 +123,17 @@ def leave(client: Any) -> None:
     if _identity is not None:
         client.zrem(HEARTBEATS_KEY, _identity)
         _identity = None
+
+
+def living_workers(client: Any, timeout: float) -> set[str]:
+    """Workers that beat within the last ``timeout`` seconds."""
+    return {_text(name) for name in client.eval(_LIVING, 1, HEARTBEATS_KEY, timeout)}
+
+
+def holder_of(member: str) -> str | None:
+    """The worker named in an ``unacked_index`` member (a bare tag: None)."""
+    worker, separator, _ = member.rpartition(HOLDER_SEPARATOR)
+    return worker if separator else None
 
 
 def dead_workers(client: Any, timeout: float) -> list[str]:

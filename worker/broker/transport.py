@@ -8,7 +8,10 @@
 - A worker process marks the messages it holds as its own (:class:`FleetQoS`:
   its name prefixes their entries in kombu's ``unacked_index``), so the
   living can give a dead worker's messages back at once
-  (worker.broker.recovery), at no extra command per message.
+  (worker.broker.recovery), at no extra command per message. kombu's own
+  sweep of messages unacknowledged past the visibility timeout restores
+  only those no living worker holds: a call still running on a live worker
+  (a provider slower than the visibility timeout) is not delivered again.
 - A message due later waits in a sorted set, not in a worker
   (worker.broker.delayed).
 - Cheaper per message: one Redis client per channel for publishing (kombu
@@ -28,11 +31,12 @@ from time import time
 from typing import Any
 
 from kombu.transport import redis
+from kombu.transport.redis import Mutex, MutexHeld
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 
 from worker.broker.delayed import HOLD_SECONDS, due_at, hold
-from worker.broker.recovery import held_by, identity, tag_of
+from worker.broker.recovery import held_by, holder_of, identity, living_workers, tag_of
 
 
 class MalformedEnvelope(ValueError):
@@ -102,6 +106,34 @@ class FleetQoS(redis.QoS):
 
         with self.channel.conn_or_acquire(client) as conn:
             conn.transaction(restore, self.unacked_key)
+
+    def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
+        """kombu's sweep of messages unacknowledged past the visibility timeout (same
+        throttle, same mutex), restoring only those whose holder no longer beats."""
+        self._vrestore_count += 1
+        if (self._vrestore_count - 1) % (interval or 1):
+            return
+        from worker.settings import get_settings  # late: the transport loads before settings
+
+        timeout = get_settings().heartbeat_timeout_seconds
+        with self.channel.conn_or_acquire() as client:
+            ceil = time() - self.visibility_timeout
+            try:
+                with Mutex(client, self.unacked_mutex_key, self.unacked_mutex_expire):
+                    # All of them, not kombu's first ``num``: the oldest may all be live
+                    # calls, which must not hide a dead holder's message behind them.
+                    visible = client.zrange(
+                        self.unacked_index_key, ceil, 0, desc=True, byscore=True
+                    )
+                    if not visible:
+                        return
+                    living = living_workers(client, timeout)
+                    for raw in visible:
+                        member = bytes_to_str(raw)
+                        if holder_of(member) not in living:
+                            self.restore_by_tag(member, client)
+            except MutexHeld:
+                pass
 
 
 class Channel(redis.Channel):

@@ -27,6 +27,7 @@ from kombu.utils.url import maybe_sanitize_url
 
 from worker.errors import BadParams
 from worker.tools.catalog import ToolSpec, catalog, resolve
+from worker.tools.headers import check_correlation
 
 # A caller waiting on a publish wants an answer in seconds, not Celery's default
 # of retrying for as long as the broker takes to come back.
@@ -123,6 +124,7 @@ class FleetClient:
             }.items()
             if v is not None
         }
+        check_correlation(headers)  # what the ledger could not keep is refused here
         try:
             result = self.app.send_task(
                 tool,

@@ -8,7 +8,8 @@ it:
 - ``db``: one pooled engine per process, short transactions, outage → ``LedgerUnavailable``;
 - ``schema``: create the database, migrate it, refuse to run unmigrated;
 - ``queued``: a published call's ``queued`` row, from publishers (no SQLAlchemy);
-- ``runs``: a run's rows from ``queued`` to final; ``history``: its attempts and parks;
+- ``claims``: a run claimed for one execution (the fence every later write names);
+- ``runs``: a run's writes from its claim to final; ``history``: its attempts and parks;
 - ``refs``: the values passed to and from the ledger (RunRef, Begun, Holder);
 - ``reads``: one run in full, the latest runs, runs the broker may have lost;
 - ``announce``: a final row's completion event (worker.events);
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from worker.ledger.announce import announce_again
+    from worker.ledger.claims import begin, renew
     from worker.ledger.errors import LedgerUnavailable
     from worker.ledger.letters import (
         bury,
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from worker.ledger.reads import get_run, list_runs, stale_waiting_runs
     from worker.ledger.refs import Begun, Holder, RunRef
     from worker.ledger.runs import (
-        begin,
         copy_outcome,
         mark_republished,
         park,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 _HOME = {
     "announce_again": "announce",
+    **dict.fromkeys(["begin", "renew"], "claims"),
     "LedgerUnavailable": "errors",
     **dict.fromkeys(
         ["bury", "bury_lost", "bury_message", "get_letter", "list_letters", "resolve_letter"],
@@ -61,7 +63,7 @@ _HOME = {
     **dict.fromkeys(["get_run", "list_runs", "stale_waiting_runs"], "reads"),
     **dict.fromkeys(["Begun", "Holder", "RunRef"], "refs"),
     **dict.fromkeys(
-        ["begin", "copy_outcome", "mark_republished", "park", "schedule_retry", "succeed"],
+        ["copy_outcome", "mark_republished", "park", "schedule_retry", "succeed"],
         "runs",
     ),
 }
@@ -87,6 +89,7 @@ __all__ = [
     "mark_republished",
     "park",
     "record_queued",
+    "renew",
     "resolve_letter",
     "schedule_retry",
     "stale_waiting_runs",

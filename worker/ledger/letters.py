@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from worker.ledger.announce import EVENT_COLUMNS, announce
@@ -20,7 +20,7 @@ from worker.ledger.db import transaction
 from worker.ledger.history import entry, error_summary, with_entry
 from worker.ledger.models import DeadLetter, LetterState, RunStatus
 from worker.ledger.refs import RunRef, ref_columns
-from worker.ledger.runs import RUNS, now, update_run
+from worker.ledger.runs import RUNS, fenced, now, stale, unchanged_since, update_run
 from worker.redact import redact, redact_json
 
 T = TypeVar("T")
@@ -38,9 +38,17 @@ def bury(
     attempt: int | None = None,
     started_at: datetime | str | None = None,
     status: RunStatus = RunStatus.DEAD,
-) -> int:
+    execution: int | None = None,
+    read: dict[str, Any] | None = None,
+) -> int | None:
     """The run is dead: its row's final state plus a dead letter (returns the letter id);
-    once both are committed, its completion event."""
+    once both are committed, its completion event.
+
+    Fenced like every write of a run (worker.ledger.runs): ``execution``, the burying
+    execution's number (None: a message that never ran, from the intake); ``read``, the
+    row as the caller read it, when the decision was made from that (the lost-run
+    sweep). A run already final, or moved on since, is left alone: None, no letter."""
+    guard = unchanged_since(read) if read is not None else fenced(execution)
     outcome: dict[str, Any] = {"error": error_summary(error)}
     if attempted:
         outcome |= {"attempt": attempt, "started_at": started_at}
@@ -67,11 +75,15 @@ def bury(
                         "next_attempt_at": None,
                         "history": with_entry(status.value, **outcome),
                     },
+                    where=and_(*guard),
                 ).returning(*EVENT_COLUMNS)
             )
             .mappings()
-            .one()
+            .first()
         )
+        if row is None:
+            stale(ref.run_id, read["execution"] if read else execution, status.value)
+            return None
         letter_id = conn.execute(
             insert(LETTERS)
             .values(
@@ -90,9 +102,10 @@ def bury(
     return letter_id
 
 
-def bury_lost(run: dict[str, Any], error: dict[str, Any]) -> int:
+def bury_lost(run: dict[str, Any], error: dict[str, Any]) -> int | None:
     """A run whose message the broker lost and that cannot be sent again as stored:
-    ``lost``, with a dead letter to replay it from (returns the letter id)."""
+    ``lost``, with a dead letter to replay it from (returns the letter id), unless the
+    run changed since ``run`` was read (it was running again, or finished): None."""
     ref = RunRef(
         run_id=run["id"],
         tool=run["tool"],
@@ -104,7 +117,7 @@ def bury_lost(run: dict[str, Any], error: dict[str, Any]) -> int:
     )
     headers = {k: v for k, v in (("idempotency_key", ref.idempotency_key),
                ("agent_task_id", ref.agent_task_id), ("step_id", ref.step_id)) if v}  # fmt: skip
-    return bury(ref, error, headers=headers, attempted=False, status=RunStatus.LOST)
+    return bury(ref, error, headers=headers, attempted=False, status=RunStatus.LOST, read=run)
 
 
 def bury_message(raw_message: str, error: dict[str, Any], *, queue: str | None) -> int:

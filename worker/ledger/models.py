@@ -11,7 +11,18 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -54,6 +65,12 @@ class ToolRun(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     parks: Mapped[int] = mapped_column(Integer, server_default="0")
     redeliveries: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The execution fence (worker.ledger.runs): the number of the execution that owns
+    # the run, the worker process running it and until when its claim holds at most.
+    execution: Mapped[int] = mapped_column(Integer, server_default="0")
+    executor: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None]
+    maybe_written: Mapped[bool] = mapped_column(Boolean, server_default=false())
     idempotency_key: Mapped[str | None] = mapped_column(String(255))  # held: unique
     requested_key: Mapped[str | None] = mapped_column(String(255))  # the call asked for
     duplicate_of: Mapped[str | None] = mapped_column(String(64))
@@ -109,6 +126,7 @@ class SyncState(Base):
     cursor: Mapped[str | None] = mapped_column(String(64))  # newest change synced
     checkpoint: Mapped[dict[str, Any] | None]  # a run in progress: since, next page, high water
     run_id: Mapped[str | None] = mapped_column(String(64))  # the run holding the lease
+    execution: Mapped[int | None] = mapped_column(Integer)  # ...and which execution of it
     lease_until: Mapped[datetime | None]
     last_run_id: Mapped[str | None] = mapped_column(String(64))
     last_started_at: Mapped[datetime | None]
@@ -119,6 +137,8 @@ class SyncState(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0")
     skipped_runs: Mapped[int] = mapped_column(Integer, server_default="0")
     last_success_at: Mapped[datetime | None]
+    # As the beat scheduling it recorded it at start: every/cron, fields, by whom, when.
+    definition: Mapped[dict[str, Any] | None]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

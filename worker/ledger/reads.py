@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from worker.ledger.db import transaction
 from worker.ledger.models import DeadLetter, RunStatus, ToolRun
@@ -36,12 +36,15 @@ def get_run(run_id: str) -> dict[str, Any] | None:
 
 def stale_waiting_runs(grace_seconds: float, limit: int) -> list[dict[str, Any]]:
     """Runs waiting for the broker (queued, retrying, parked) untouched for
-    ``grace_seconds``, oldest first: the candidates of worker.ops.lost."""
+    ``grace_seconds``, and runs ``running`` under a claim that expired that long ago
+    (an execution that ended without its write landing), oldest first: the
+    candidates of worker.ops.lost."""
     since = datetime.now(UTC) - timedelta(seconds=grace_seconds)
     waiting = (RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.PARKED)
+    abandoned = and_(RUNS.c.status == RunStatus.RUNNING, RUNS.c.lease_until < since)
     query = (
         select(RUNS)
-        .where(RUNS.c.status.in_(waiting), RUNS.c.updated_at < since)
+        .where(or_(RUNS.c.status.in_(waiting), abandoned), RUNS.c.updated_at < since)
         .order_by(RUNS.c.updated_at)
         .limit(limit)
     )

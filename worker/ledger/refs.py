@@ -22,6 +22,7 @@ class RunRef:
     idempotency_key: str | None = None
     agent_task_id: str | None = None
     step_id: str | None = None
+    executor: str | None = None  # the worker process executing it (its heartbeat name)
 
 
 def ref_columns(ref: RunRef) -> dict[str, Any]:
@@ -48,6 +49,14 @@ class Holder:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """Another execution's live claim on a run: which worker process, until when at most."""
+
+    executor: str | None
+    until: datetime | None
+
+
+@dataclass(frozen=True)
 class Begun:
     """The run's state as its execution starts."""
 
@@ -60,6 +69,9 @@ class Begun:
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None  # the final error, or the last failed attempt's
     holder: Holder | None = None
+    execution: int = 0  # this execution's number: every later write of it names it
+    maybe_written: bool = False  # an earlier execution may have written, unchecked yet
+    busy: Claim | None = None  # not claimed: another execution holds a live claim
 
     @property
     def already_final(self) -> bool:

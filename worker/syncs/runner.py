@@ -73,12 +73,14 @@ def run_sync(kind: SyncKind, client: Any, params: SyncRun) -> dict[str, Any]:
     entry = configured().get(params.sync)
     if entry is None or entry.kind is not kind:
         raise BadParams(f"no {kind.name} sync named {params.sync!r} is configured")
-    run_id = current_call().run_id
+    call = current_call()
+    run_id, execution = call.run_id, call.execution
     taken = store.claim(
         entry.name,
         kind.name,
         entry.target,
         run_id,
+        execution=execution,
         lease=settings.sync_lease_seconds,
         full=params.full,
     )
@@ -86,7 +88,7 @@ def run_sync(kind: SyncKind, client: Any, params: SyncRun) -> dict[str, Any]:
         return {"sync": entry.name, "skipped": True, "running": store.holder(entry.name)}
     claim = _resume(kind, taken, settings.sync_lookback_seconds)
     try:
-        _pages(entry, run_id, client, claim, settings.sync_lease_seconds)
+        _pages(entry, run_id, execution, client, claim, settings.sync_lease_seconds)
     except ParkRequest:
         raise
     except store.LeaseLost:  # parked past its lease; the run that took over goes on
@@ -94,7 +96,7 @@ def run_sync(kind: SyncKind, client: Any, params: SyncRun) -> dict[str, Any]:
     except LedgerUnavailable as exc:  # nothing recorded, nothing lost: try again later
         raise Unavailable(str(exc)) from None
     except Exception as exc:
-        _record_failure(entry, run_id, exc, settings.sync_failures_alert)
+        _record_failure(entry, run_id, execution, exc, settings.sync_failures_alert)
         raise
     return {"sync": entry.name, "since": claim.since, "cursor": claim.high_water, **claim.counts}
 
@@ -103,18 +105,22 @@ def _resume(kind: SyncKind, taken: tuple[str | None, Any], lookback: float) -> s
     """Where this execution starts: the checkpoint of a run in progress, or the cursor
     moved back by the lookback window (late updates, clock skew)."""
     cursor, checkpoint = taken
-    if checkpoint:
+    full_run = (checkpoint or {}).get("full_run")
+    if checkpoint and "token" in checkpoint:
         return store.Claim(
             since=checkpoint["since"],
             token=checkpoint["token"],
             high_water=checkpoint["high_water"],
             counts=checkpoint["counts"],
+            full_run=full_run,
         )
     since = kind.rewind(cursor, lookback) if cursor else None
-    return store.Claim(since=since, token=None, high_water=cursor)
+    return store.Claim(since=since, token=None, high_water=cursor, full_run=full_run)
 
 
-def _pages(entry: SyncEntry, run_id: str, client: Any, claim: store.Claim, lease: float) -> None:
+def _pages(
+    entry: SyncEntry, run_id: str, execution: int, client: Any, claim: store.Claim, lease: float
+) -> None:
     kind, first = entry.kind, True
     while True:
         if not first:
@@ -122,15 +128,17 @@ def _pages(entry: SyncEntry, run_id: str, client: Any, claim: store.Claim, lease
         first = False
         page = kind.fetch(client, entry.config, claim.since, claim.token)
         store.commit_page(
-            entry.name, kind.provider.name, kind.name, run_id, page, claim, lease=lease
+            entry.name, kind.provider.name, kind.name, run_id, execution, page, claim, lease=lease
         )
         if page.next_token is None:
             return
 
 
-def _record_failure(entry: SyncEntry, run_id: str, exc: Exception, alert: int) -> None:
+def _record_failure(
+    entry: SyncEntry, run_id: str, execution: int, exc: Exception, alert: int
+) -> None:
     error = exc if isinstance(exc, ToolError) else entry.kind.provider.map_error(exc)
-    in_a_row = store.record_failure(entry.name, run_id, error.to_dict())
+    in_a_row = store.record_failure(entry.name, run_id, execution, error.to_dict())
     if in_a_row >= alert:
         logger.warning(
             "sync %s is failing: %d attempts in a row (%s)", entry.name, in_a_row, error.message

@@ -25,11 +25,11 @@ from worker.ledger import Begun
 from worker.tools import governor
 from worker.tools.catalog import ToolSpec
 from worker.tools.context import CallContext, ParkRequest
+from worker.tools.headers import RESERVED_HEADER, number
 from worker.tools.reconcile import maybe_written
 
 logger = logging.getLogger(__name__)
 
-RESERVED_HEADER = "fleet_reserved"
 RESERVATION_GRACE_SECONDS = 30.0
 EARLY_SECONDS = 0.005
 
@@ -43,7 +43,7 @@ class Admission:
         self.spec, self.params, self.run_id = spec, params, run_id
         self.reconciling = maybe_written(begun)
         # Taken out of the headers: a retry after this execution holds no reservation.
-        self.slot = float(headers.pop(RESERVED_HEADER, 0) or 0)
+        self.slot = number(headers.pop(RESERVED_HEADER, None))
         self.grant: governor.Grant | None = None
 
     def first(self) -> None:
@@ -60,12 +60,23 @@ class Admission:
         self._admit(reserved=False, reconciling=False)
 
     def learn(self, client: Any, call: CallContext, error: ToolError | None) -> None:
-        """Tell the governor what the last call's response said."""
-        rate_headers = self.spec.provider.rate_headers
-        if client is not None and rate_headers is not None:
-            call.response_headers.update(rate_headers(client))
-        governor.learn(self.grant, error, call.response_headers)
-        call.response_headers.clear()
+        """Tell the governor what the last call's response said. Feedback only: a
+        failure here is logged and never changes the call's own outcome (a write that
+        was made must not become a dead letter, and so be replayed, for it)."""
+        try:
+            rate_headers = self.spec.provider.rate_headers
+            if client is not None and rate_headers is not None:
+                call.response_headers.update(rate_headers(client))
+            governor.learn(self.grant, error, call.response_headers)
+        except Exception:
+            logger.exception("%s[%s]: the governor could not learn", self.spec.name, self.run_id)
+        finally:
+            call.response_headers.clear()
+
+    def still_unchecked(self, call: CallContext) -> bool:
+        """Whether an earlier write may have happened and this attempt did not finish
+        looking for it (the lookup itself failed): the next attempt must look again."""
+        return self.reconciling and not call.lookup_done
 
     def _admit(self, *, reserved: bool, reconciling: bool) -> None:
         grant = governor.admit(

@@ -33,8 +33,10 @@ class CallContext:
     run_id: str
     tool: str
     attempt: int
+    execution: int = 0  # the run's execution (worker.ledger.runs: the fence)
     response_headers: dict[str, str] = field(default_factory=dict)
     pacer: Callable[[], None] | None = None  # set by the policy: the governor's next grant
+    lookup_done: bool = False  # the reconcile lookup (if any) completed this attempt
 
 
 _current: contextvars.ContextVar[CallContext] = contextvars.ContextVar("toolfleet_call")

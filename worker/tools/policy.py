@@ -2,70 +2,69 @@
 
 One execution of a tool message, in order:
 
-1. ledger: mark the run ``running`` (a run found already final is answered
-   from the ledger; one found ``running`` was lost by a dead worker and is
-   counted as a redelivery, buried past ``FLEET_MAX_REDELIVERIES``);
+1. ledger: claim the run for this execution (worker.ledger.runs: the fence).
+   A run found already final is answered from the ledger; one that another
+   live execution holds is not called twice: this delivery parks; one whose
+   executor died is taken over and counted as a redelivery, buried past
+   ``FLEET_MAX_REDELIVERIES``;
 2. validate the params (keyword arguments only; the fleet-wide rules of
    worker.tools.params, then the tool's model) — invalid: dead letter now;
 3. idempotency: another run holding the same key answers for this one
-   (finished: its outcome is copied; still going: this one parks);
+   (finished: its outcome is copied; still going: this one parks, for at
+   most ``FLEET_DUPLICATE_WAIT_SECONDS``);
 4. the governor admits the call against every rate scope it takes and its
    provider's circuit, or reserves a later slot and the run parks until then
    (worker.tools.governor);
-5. call the provider with the SDK client built from settings (after an
-   ambiguous failure a write first looks for its own earlier effect:
-   worker.tools.reconcile), then tell the governor what came back;
+5. call the provider with the SDK client built from settings, within a total
+   deadline (worker.tools.deadline); after an ambiguous failure a write
+   first looks for its own earlier effect (worker.tools.reconcile); then
+   tell the governor what came back (a failure to do so never fails the call);
 6. classify: success is recorded; a ``Retryable`` error is retried with
    exponential backoff + full jitter, never sooner than ``Retry-After``;
-   a ``Fatal`` error, or the last attempt, buries the run as a dead letter.
+   a ``Fatal`` error, the last attempt, or a wait past ``FLEET_MAX_WAIT_SECONDS``
+   buries the run as a dead letter.
+
+Whatever else goes wrong — an exception no step foresaw — ends the run too
+(:meth:`ToolTask._unforeseen`): retried if the provider had not been called
+yet, otherwise dead as ``InternalError`` with its traceback, its completion
+event published, and the caller's ``AsyncResult`` raising the error. No run
+is ever left ``running`` by a live worker.
 
 Parking re-schedules the same task id with a countdown (it is not an
-attempt and never sleeps in a worker process). Countdowns are capped below
-the broker's visibility timeout; a longer wait (a Retry-After of an hour)
-travels in the ``fleet_not_before`` header and is served in several parks.
+attempt and never sleeps in a worker process). One countdown is at most
+``FLEET_PARK_MAX_SECONDS``; a longer wait travels in the
+``fleet_not_before`` header and is served in several parks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
-from celery import Task
+from celery.exceptions import Retry
 from pydantic_core import to_jsonable_python
 
 from worker import events, ledger
-from worker.errors import (
-    BadParams,
-    Fatal,
-    Retryable,
-    ToolError,
-    failure_trace,
-    from_dict,
-)
-from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
+from worker.broker import recovery
+from worker.errors import BadParams, Conflict, Fatal, ToolError, from_dict
+from worker.ledger import Begun, RunRef, outbox
 from worker.settings import Settings, get_settings
-from worker.tools import telemetry
+from worker.tools import claim, telemetry
 from worker.tools.admission import Admission
+from worker.tools.calling import Progress, call_provider
 from worker.tools.catalog import ToolSpec
-from worker.tools.context import CallContext, ParkRequest, calling
-from worker.tools.headers import (
-    CORRELATION_HEADERS,
-    NOT_BEFORE_HEADER,
-    custom_headers,
-    stored_headers,
-)
-from worker.tools.reconcile import earlier_write
-from worker.tools.retry import RetryPolicy
+from worker.tools.context import CallContext, ParkRequest
+from worker.tools.endings import Endings
+from worker.tools.headers import NOT_BEFORE_HEADER, correlation, custom_headers, number, refusal
 
 logger = logging.getLogger(__name__)
 
 DUPLICATE_PARK_SECONDS = 2.0
 
 
-class ToolTask(Task):
+class ToolTask(Endings):
     """Base class of every tool task; ``spec`` is set per tool."""
 
     spec: ToolSpec
@@ -84,196 +83,138 @@ class ToolTask(Task):
             queue=(request.delivery_info or {}).get("routing_key") or self.spec.queue,
             worker=request.hostname,
             params=params,
-            **{k: headers.get(k) for k in CORRELATION_HEADERS},
+            executor=recovery.identity(),
+            **correlation(headers),
         )
-        not_before = float(headers.get(NOT_BEFORE_HEADER) or 0)
-        if not_before > time.time():
-            self._park(ref, not_before - time.time(), headers, "its countdown goes on")
+        progress = Progress()
         try:
-            begun = ledger.begin(ref)
-        except LedgerUnavailable as exc:
-            # Without the ledger nothing can be recorded: wait, keep the message.
-            logger.warning("%s[%s] parked: %s", self.name, ref.run_id, exc)
-            wait = self._policy().countdown(request.retries + 1)
-            self._park(ref, wait, headers, "ledger unavailable", record=False)
-        if begun.already_final:  # a redelivered message: answer (and announce), count nothing
-            ledger.announce_again(ref, begun)
-            return _answer(begun.result, begun.error)
-        try:
-            result = self._execute(ref, begun, args, params, headers)
-        except ToolError:
-            telemetry.run_ended(self.name, "dead", begun.started_at)
+            return self._run(ref, progress, args, params, headers)
+        except (ToolError, Retry):
             raise
-        telemetry.run_ended(self.name, "succeeded", begun.started_at)
-        return result
+        except Exception as exc:  # noqa: BLE001 — the one guard: every run ends final
+            try:
+                self._unforeseen(ref, progress, exc, headers)
+            except ToolError:
+                started = progress.begun.started_at if progress.begun else None
+                telemetry.run_ended(self.name, "dead", started)
+                raise
+        finally:
+            claim.release(ref.run_id)
 
     def after_return(self, *args: Any, **kwargs: Any) -> None:
         events.flush_deferred()  # those the result store did not send
 
     # -- the steps --------------------------------------------------------------
 
+    def _run(
+        self,
+        ref: RunRef,
+        progress: Progress,
+        args: tuple[Any, ...],
+        params: dict[str, Any],
+        headers: dict[str, Any],
+    ) -> dict[str, Any]:
+        not_before = number(headers.get(NOT_BEFORE_HEADER))
+        if not_before > time.time():
+            self._park(ref, None, not_before - time.time(), headers, "its countdown goes on")
+        refused = refusal(headers)
+        if refused is not None:
+            self._bury(ref, None, refused, headers, attempted=False)
+        try:
+            begun = claim.claim(ref, self._policy().countdown(self.request.retries + 1))
+        except ParkRequest as request:  # not claimed: nothing of this run is ours to write
+            self._park(ref, None, request.wait, headers, request.reason)
+        progress.begun = begun
+        if begun.already_final:  # a redelivered message: answer (and announce), count nothing
+            ledger.announce_again(ref, begun)
+            return _answer(begun.result, begun.error)
+        try:
+            result = self._execute(ref, begun, progress, args, params, headers)
+        except ToolError:
+            telemetry.run_ended(self.name, "dead", begun.started_at)
+            raise
+        telemetry.run_ended(self.name, "succeeded", begun.started_at)
+        return result
+
     def _execute(
         self,
         ref: RunRef,
         begun: Begun,
+        progress: Progress,
         args: tuple[Any, ...],
         params: dict[str, Any],
         headers: dict[str, Any],
     ) -> dict[str, Any]:
         settings = get_settings()
         if begun.redeliveries > settings.max_redeliveries:
-            self._bury(ref, Fatal(f"lost {begun.redeliveries} times with its worker"), headers)
+            error = Fatal(f"lost {begun.redeliveries} times with its worker")
+            self._bury(ref, begun, error, headers)
         if args:
-            self._bury(
-                ref,
-                BadParams("positional arguments are refused: pass params as kwargs"),
-                headers,
-                attempted=False,
-            )
+            error = BadParams("positional arguments are refused: pass params as kwargs")
+            self._bury(ref, begun, error, headers, attempted=False)
+        progress.step = "validate"
         try:
             parsed = self.spec.parse(params)
         except BadParams as exc:
-            self._bury(ref, exc, headers, attempted=False)
+            self._bury(ref, begun, exc, headers, attempted=False)
+        progress.step = "idempotency"
         if begun.holder is not None:
-            if begun.holder.status in ledger.FINAL_STATUSES:
-                outbox.write("copy_outcome", run_id=ref.run_id, holder=begun.holder)
-                return _answer(begun.holder.result, begun.holder.error)
-            reason = f"run {begun.holder.run_id} holds its idempotency key"
-            self._park(ref, DUPLICATE_PARK_SECONDS, headers, reason)
+            self._follow_holder(ref, begun, headers, settings)
+            holder = begun.holder
+            return _answer(holder.result, holder.error)
 
+        attempt = progress.attempt = begun.attempts + 1
+        call = CallContext(
+            run_id=ref.run_id, tool=self.name, attempt=attempt, execution=begun.execution
+        )
+        progress.step = "admit"
         admission = Admission(self.spec, parsed, ref.run_id, begun, headers)
-        attempt = begun.attempts + 1
-        call = CallContext(run_id=ref.run_id, tool=self.name, attempt=attempt)
         try:
             admission.first()
-            started_at = datetime.now(UTC).isoformat()
-            result, error, trace = self._call_provider(settings, parsed, begun, call, admission)
+            progress.started_at = started_at = datetime.now(UTC).isoformat()
+            result, error, trace = call_provider(
+                self.spec, settings, parsed, begun, call, admission, progress
+            )
         except ParkRequest as request:
-            self._park(ref, request.wait, {**headers, **request.headers}, request.reason)
+            self._park(ref, begun, request.wait, {**headers, **request.headers}, request.reason)
 
+        progress.step = "record"
         if error is None:
             return outbox.write(
                 "succeed",
                 run_id=ref.run_id,
+                execution=begun.execution,
                 result=_jsonable(result),
                 attempt=attempt,
                 started_at=started_at,
             )
-        self._fail(ref, error, attempt, headers, trace, started_at)
+        maybe_written = self.spec.reconcile is not None and (
+            admission.still_unchecked(call) or bool(getattr(error, "ambiguous", False))
+        )
+        self._fail(ref, begun, error, attempt, headers, trace, started_at, maybe_written)
 
-    def _call_provider(
-        self, settings: Settings, parsed: Any, begun: Begun, call: CallContext, admission: Admission
-    ) -> tuple[Any, ToolError | None, str]:
-        """``(result, None, "")`` or ``(None, the classified error, its trace)``; an
-        earlier attempt's write found stands in for the call (worker.tools.reconcile).
-        What came back is reported to the governor; a ParkRequest passes through."""
-        provider = self.spec.provider
-        client, error, parked = None, None, False
-        began = time.monotonic()
-        with calling(call):
-            try:
-                client = provider.connect(settings, getattr(parsed, "credential", "default"))
-                call.pacer = lambda: admission.pace(client, call)
-                found, note = earlier_write(self.spec, client, parsed, begun)
-                result = found if found is not None else self.spec.func(client, parsed)
-                return ({**result, "reconcile": note} if note else result), None, ""
-            except ParkRequest:
-                parked = True  # paced mid-call: not an attempt
-                raise
-            except ToolError as exc:
-                error = exc
-                return None, exc, failure_trace(exc, exc)
-            except Exception as exc:  # noqa: BLE001 — every SDK failure gets classified
-                error = provider.map_error(exc)
-                return None, error, failure_trace(exc, error)
-            finally:
-                admission.learn(client, call, error)
-                if not parked:
-                    telemetry.provider_called(self.name, time.monotonic() - began)
-
-    def _fail(
-        self,
-        ref: RunRef,
-        error: ToolError,
-        attempt: int,
-        headers: dict[str, Any],
-        trace: str,
-        started_at: str,
-    ) -> NoReturn:
-        policy = self._policy()
-        if isinstance(error, Retryable) and attempt < policy.max_attempts:
-            countdown = policy.countdown(attempt, error.retry_after)
+    def _follow_holder(
+        self, ref: RunRef, begun: Begun, headers: dict[str, Any], settings: Settings
+    ) -> None:
+        """Step 3: the run holding this call's idempotency key answers for it; returns
+        once its outcome is copied, parks while it goes on, buries past the wait."""
+        holder = begun.holder
+        assert holder is not None
+        if holder.status in ledger.FINAL_STATUSES:
             outbox.write(
-                "schedule_retry",
-                run_id=ref.run_id,
-                error={**error.to_dict(), "attempt": attempt},
-                countdown=countdown,
-                started_at=started_at,
+                "copy_outcome", run_id=ref.run_id, execution=begun.execution, holder=holder
             )
-            self._reschedule(countdown, headers, error)
-        if isinstance(error, Retryable):
-            error.details["attempts"] = attempt
-        self._bury(ref, error, headers, trace=trace, attempt=attempt, started_at=started_at)
-
-    def _reschedule(
-        self, seconds: float, headers: dict[str, Any], exc: Exception | None
-    ) -> NoReturn:
-        """Re-publish this task id after ``seconds`` (in steps below the visibility timeout)."""
-        step = min(seconds, get_settings().park_max_seconds)
-        headers = dict(headers)
-        if seconds > step:
-            headers[NOT_BEFORE_HEADER] = time.time() + seconds
-        raise self.retry(countdown=step, exc=exc, headers=headers)
-
-    def _park(
-        self,
-        ref: RunRef,
-        seconds: float,
-        headers: dict[str, Any],
-        reason: str,
-        *,
-        record: bool = True,
-    ) -> NoReturn:
-        telemetry.parked(self.name)
-        if record:
-            # The park itself is what matters; the row catches up next time.
-            with contextlib.suppress(LedgerUnavailable):
-                ledger.park(ref.run_id, seconds, reason)
-        self._reschedule(seconds, headers, None)
-
-    def _bury(
-        self,
-        ref: RunRef,
-        error: ToolError,
-        headers: dict[str, Any],
-        *,
-        attempted: bool = True,
-        trace: str | None = None,
-        attempt: int | None = None,
-        started_at: str | None = None,
-    ) -> NoReturn:
-        outbox.write(
-            "bury",
-            ref=ref,
-            error=error.to_dict(),
-            traceback=trace,
-            headers=stored_headers(headers),
-            attempted=attempted,
-            attempt=attempt,
-            started_at=started_at,
-        )
-        raise error from None
-
-    # -- helpers ----------------------------------------------------------------------
-
-    def _policy(self) -> RetryPolicy:
-        spec = self.spec
-        return RetryPolicy.from_settings(
-            get_settings(),
-            max_attempts=spec.max_attempts,
-            base_seconds=spec.backoff_base_seconds,
-            cap_seconds=spec.backoff_cap_seconds,
-        )
+            return
+        waited = (datetime.now(UTC) - begun.started_at).total_seconds() if begun.started_at else 0
+        if waited > settings.duplicate_wait_seconds:
+            error = Conflict(
+                f"run {holder.run_id} holds its idempotency key and has not finished after "
+                f"{waited:.0f}s (FLEET_DUPLICATE_WAIT_SECONDS={settings.duplicate_wait_seconds:g})",
+                {"holder": holder.run_id, "holder_status": holder.status},
+            )
+            self._bury(ref, begun, error, headers, attempted=False)
+        reason = f"run {holder.run_id} holds its idempotency key"
+        self._park(ref, begun, DUPLICATE_PARK_SECONDS, headers, reason)
 
 
 def _jsonable(result: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from worker.errors import ToolError, from_dict
+from worker.errors import InternalError, ToolError
 from worker.ledger import Begun
 from worker.tools.catalog import ToolSpec
 from worker.tools.context import current_call
@@ -42,8 +42,8 @@ def earlier_write(
         found = spec.reconcile(client, params, begun.started_at or datetime.now(UTC))
     except Exception as exc:
         refused = exc if isinstance(exc, ToolError) else spec.provider.map_error(exc)
-        if refused.retryable:
-            raise refused from exc
+        if refused.retryable or isinstance(refused, InternalError):
+            raise refused from exc  # no blind write while the lookup cannot answer
         logger.warning(
             "%s[%s]: reconcile lookup refused (%s); writing without it",
             spec.name,
@@ -58,13 +58,7 @@ def earlier_write(
 
 
 def maybe_written(begun: Begun) -> bool:
-    """Whether an earlier execution of this run may have written without our knowing.
-
-    An attempt whose error was not recorded (the ledger was down) counts as ambiguous.
-    """
-    if begun.redeliveries:
-        return True
-    if not begun.attempts:
-        return False
-    last = begun.error
-    return last is None or getattr(from_dict(last), "ambiguous", True)
+    """Whether an earlier execution of this run may have written without our knowing,
+    and no lookup has checked since (the ledger's ``maybe_written``: set by an ambiguous
+    failure or a lost execution, kept across attempts until a lookup completes)."""
+    return begun.maybe_written

@@ -12,8 +12,10 @@ call costs at most two round trips, usually one.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -123,8 +125,15 @@ class Governor:
     ) -> None:
         """Feed an admitted call's outcome back (nothing to learn: no round trip)."""
         headers = {k.lower(): v for k, v in (headers or {}).items()}
-        remaining = headers.get("x-ratelimit-remaining", "")
-        reset = headers.get("x-ratelimit-reset", "")
+        remaining = _count(headers.get("x-ratelimit-remaining"))
+        # A provider's wait is taken at most FLEET_MAX_WAIT_SECONDS long: a reset or a
+        # Retry-After of "inf" or centuries must not close a scope for ever.
+        cap = self.settings.max_wait_seconds
+        reset = _count(headers.get("x-ratelimit-reset"))
+        if reset:
+            reset = repr(min(float(reset), time.time() + cap))
+        if retry_after is not None:
+            retry_after = min(retry_after, cap)
         quiet = outcome == "ok" and not grant.failures and not grant.probe
         if (quiet and retry_after is None and not (remaining and reset)) or not grant.budgets:
             return
@@ -141,7 +150,7 @@ class Governor:
             "1" if grant.probe else "0",
             "" if retry_after is None else repr(float(retry_after)),
             remaining,
-            headers.get("x-ratelimit-limit", ""),
+            _count(headers.get("x-ratelimit-limit")),
             reset,
             len(grant.budgets),
         ]
@@ -156,6 +165,15 @@ class Governor:
 
 def _script(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text()
+
+
+def _count(value: Any) -> str:
+    """A rate-limit header's value as the script takes it: a finite number, or ""."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return str(value).strip() if math.isfinite(number) else ""
 
 
 def _text(value: Any) -> str:
