@@ -175,7 +175,9 @@ def probe(gh: Github, settings: Settings) -> dict[str, Any]:
     acts_as = f"a {kind} at {settings.github_api_url}"
     try:
         overview = gh.get_rate_limit()
-    except github.UnknownObjectException:
+    except github.GithubException as exc:
+        if exc.status != 404:
+            raise
         return {"acts_as": acts_as, "limits": {"rate limiting": "not enabled on this server"}}
     limits = {}
     for name in ("core", "search", "graphql"):

@@ -205,3 +205,75 @@ def test_pickle_message_is_refused_kept_and_never_executed(client, server, broke
     assert "ContentDisallowed" in row["error"]["message"] or "pickle" in row["error"]["message"]
     assert server.requests_to("/pickled") == []
     assert fleet_worker.alive()
+
+
+# ---- fields the ledger cannot keep as they are ---------------------------------------
+
+
+def _sent_raw(broker: redis.Redis, task: str, task_id: str, headers: dict) -> None:
+    """A Celery envelope as any client could publish it, straight onto the syncs queue."""
+    envelope = _captured_envelope(broker)
+    envelope["headers"].update({"task": task, "id": task_id, **headers})
+    broker.lpush("syncs", json.dumps(envelope))
+
+
+@pytest.mark.parametrize(
+    ("task", "task_id"),
+    [
+        ("github." + "x" * 200, None),  # unknown, and longer than tool_runs.tool
+        ("github.list_issuez", "id-" + "9" * 100),  # an id longer than tool_runs.id
+    ],
+)
+def test_a_message_whose_fields_overflow_the_ledger_is_kept_and_the_worker_lives(
+    client, server, broker, fleet_worker, task, task_id
+):
+    marker = uuid.uuid4().hex
+    task_id = task_id or f"run-{marker}"
+    _sent_raw(broker, task, task_id, {"agent_task_id": f"{marker}-" + "a" * 300})
+
+    letter = _letter_with_raw(marker)
+    assert letter["error"]["type"] == "NotFound"
+    assert len(letter["tool"]) <= 128 and len(letter["run_id"]) <= 64
+    raw = json.loads(letter["raw_message"])  # kept whole: every original value is there
+    assert (raw["headers"]["task"], raw["headers"]["id"]) == (task, task_id)
+    assert fleet_worker.alive()
+    _worker_still_serves(client, server)
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [("k" * 256, "256 characters long; at most 255"), ({"not": "text"}, "must be a string")],
+)
+def test_a_correlation_header_the_ledger_cannot_keep_is_bad_params_at_every_door(
+    client, server, broker, fleet_worker, value, complaint
+):
+    url = server.route("/correlated", Reply(200))
+    # At the client: refused before anything is published.
+    with pytest.raises(BadParams, match=complaint):
+        client.call("http.request", {"url": url}, agent_task_id=value)
+    # Past the doors (any Celery client): the worker buries it, values cut, and lives.
+    sender = Celery(broker=TEST_ENV["FLEET_BROKER_URL"], backend=TEST_ENV["FLEET_BROKER_URL"])
+    run = sender.send_task(
+        "http.request", kwargs={"url": url}, queue="http", headers={"idempotency_key": value}
+    )
+
+    row = wait_final(run.id)
+    assert (row["status"], row["error"]["type"]) == ("dead", "BadParams")
+    assert complaint in row["error"]["message"]
+    assert len(row["requested_key"] or "") <= 255
+    assert server.requests_to("/correlated") == []
+    assert fleet_worker.alive()
+
+
+def test_one_queued_row_the_ledger_refuses_is_not_taken_for_an_outage(ledger_db):
+    from worker import signals
+
+    signals._skip_queued_rows_until = 0.0
+    headers = {"id": f"run-{uuid.uuid4()}", "agent_task_id": "a" * 300}
+
+    signals.record_published(sender="fleet.echo", headers=headers, body=[[], {}, {}])
+
+    assert signals._skip_queued_rows_until == 0.0  # the next publish writes its row
+    fine = {"id": str(uuid.uuid4())}
+    signals.record_published(sender="fleet.echo", headers=fine, body=[[], {"message": "m"}, {}])
+    assert ledger.get_run(fine["id"])["status"] == "queued"

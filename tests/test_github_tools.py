@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
+import httpx
 import pytest
 
+from tests.conftest import GITHUB_SECRET
 from tests.support import call_dead, call_tool, wait_final, wait_for
 from worker.errors import BadParams, NotFound, RateLimited, Unauthorized
 
@@ -254,3 +257,39 @@ def test_a_cursor_from_elsewhere_is_bad_params(client, sim):
 
     assert "not a cursor this tool returned" in row["error"]["message"]
     assert sim.requests(provider="github") == []
+
+
+# ---- GitHub Enterprise Server --------------------------------------------------------
+
+
+def test_github_enterprise_without_rate_limiting_answers_calls_and_writes_once(client, sim):
+    # Given a GHES whose rate limiting is disabled: no x-ratelimit-* headers on any
+    # response, and GET /rate_limit answers 404 "Rate limiting is not enabled."
+    sim.configure(github_rate_limiting_disabled=True)
+
+    created = client.call("github.create_issue", {"repo": "octo/hello", "title": "on GHES"})
+    issue = created.get(timeout=20)
+    repo = call_tool(client, "github.get_repository", {"repo": "octo/hello"})
+
+    assert issue["title"] == "on GHES" and repo["full_name"] == "octo/hello"
+    row = wait_final(created.id)
+    assert (row["status"], row["attempts"]) == ("succeeded", 1)
+    assert not sim.requests(provider="github", path=r"^/rate_limit$")  # never asked
+    assert len(sim.requests(provider="github", method="POST", path=ISSUES)) == 1
+    # (the switch does what GHES does)
+    auth = {"Authorization": f"token {GITHUB_SECRET}"}
+    with httpx.Client(base_url=sim.github_url, headers=auth) as gh:
+        answer, limits = gh.get("/repos/octo/hello"), gh.get("/rate_limit")
+    assert answer.status_code == 200
+    assert not [name for name in answer.headers if name.startswith("x-ratelimit")]
+    assert (limits.status_code, limits.json()["message"]) == (404, "Rate limiting is not enabled.")
+
+
+def test_doctor_on_github_enterprise_without_rate_limiting_says_so(client, sim):
+    sim.configure(github_rate_limiting_disabled=True)
+
+    report = call_tool(client, "fleet.doctor", {})
+
+    github = next(check for check in report["checks"] if check["name"] == "github")
+    assert github["verdict"] == "ok", github
+    assert "not enabled" in json.dumps(github)

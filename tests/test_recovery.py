@@ -142,6 +142,36 @@ def test_a_dead_workers_messages_are_restored_once_when_two_workers_notice_toget
     assert Channel.QoS.__name__ == "FleetQoS"
 
 
+def test_past_the_visibility_timeout_only_what_no_living_worker_holds_is_restored(broker):
+    transport = "worker.broker.transport:Transport"
+    options = {"visibility_timeout": 1}
+    with Connection(broker.url, transport=transport, transport_options=options) as conn:
+        channel = conn.default_channel
+        for n in range(4):
+            channel.basic_publish(channel.prepare_message(json.dumps({"n": n})), "", "held")
+        # Two taken by a worker that goes on beating (long calls), one by a worker that
+        # died, one by a process that never beat (an untracked, bare delivery tag).
+        holders = {}
+        for who, count in (("live", 2), ("dead", 1)):
+            holders[who] = recovery.join(channel.client)
+            for _ in range(count):
+                assert channel.basic_get("held", no_ack=False)
+        channel.client.zadd(recovery.HEARTBEATS_KEY, {holders["dead"]: time.time() - 3600})
+        recovery._identity = None
+        assert channel.basic_get("held", no_ack=False)
+        time.sleep(1.2)  # every one of them past the visibility timeout
+        channel.client.zadd(recovery.HEARTBEATS_KEY, {holders["live"]: time.time()})
+
+        channel.qos.restore_visible(interval=1)
+
+        back = [channel.basic_get("held", no_ack=True) for _ in range(3)]
+        held = [
+            recovery.holder_of(m.decode()) for m in channel.client.zrange("unacked_index", 0, -1)
+        ]
+    assert sum(message is not None for message in back) == 2  # the dead one's, the bare one
+    assert held == [holders["live"], holders["live"]]  # the live calls are left alone
+
+
 @pytest.mark.slow
 def test_runs_a_restarted_redis_lost_are_published_again_or_marked_lost(
     ledger_db, broker, tmp_path

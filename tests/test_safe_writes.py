@@ -116,6 +116,23 @@ def test_a_provider_down_during_the_lookup_delays_the_write_instead_of_doubling_
     assert wait_final(run.id)["attempts"] == 3
 
 
+def test_a_lookup_refused_for_its_rate_looks_again_before_any_write(client, sim):
+    # Given a post whose response is lost, then a lookup answered 429 (Slack's Tier 1
+    # history limit): a definitive refusal of the lookup, which checked nothing.
+    sim.inject("slack", path="chat.postMessage", drop_response=True)
+    sim.inject("slack", path="conversations.history", status=429, retry_after=1)
+
+    run = client.call("slack.post_message", {"channel": "C0002", "text": "looked for twice"})
+    posted = run.get(timeout=30)
+
+    # The earlier write may still have happened: the third attempt looks again.
+    assert posted["reconciled"] is True
+    assert len(posts(sim)) == 1
+    assert [r["status"] for r in history_reads(sim)] == [429, 200]
+    row = wait_final(run.id)
+    assert (row["attempts"], row["maybe_written"]) == (3, False)
+
+
 # ---- definitive: nothing was written --------------------------------------------------
 
 

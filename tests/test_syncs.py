@@ -251,6 +251,37 @@ def test_a_429_mid_sync_finishes_later_with_every_item_once(app, sim):
     assert len(synced) == len({i["external_id"] for i in synced}) == 250
 
 
+def test_a_full_sync_that_fails_mid_way_resumes_its_reread_instead_of_starting_over(app, sim):
+    open_issues(sim, "octo/big", 250, spread=True)
+    run_sync(app, "big")  # a cursor for --full to forget
+    sim.clear_requests()
+    issues = r"^/repos/octo/big/issues$"
+    sim.inject("github", method="GET", path=issues, latency=0.1, times=2)  # pages 1 and 2
+    sim.inject("github", method="GET", path=issues, status=502)  # then page 3 fails
+
+    done = run_sync(app, "big", full=True)
+
+    pages = issue_pages(sim, "octo/big")
+    assert (done["status"], done["attempts"]) == ("succeeded", 2)
+    assert "since" not in pages[0]["query"]  # the re-read forgot the cursor, once
+    assert [page["status"] for page in pages] == [200, 200, 502, 200]  # page 3 again only
+    assert done["result"]["pages"] == 3
+    assert done["result"]["inserted"] == done["result"]["updated"] == 0
+    assert len(items("big")) == 250
+
+
+def test_a_github_enterprise_server_without_rate_limiting_syncs_every_page(app, sim):
+    sim.configure(github_rate_limiting_disabled=True)  # no x-ratelimit-*, /rate_limit 404s
+    open_issues(sim, "octo/big", 120)
+
+    done = run_sync(app, "big")
+
+    assert (done["status"], done["attempts"]) == ("succeeded", 1)
+    assert done["result"]["inserted"] == len(items("big")) == 120
+    assert done["result"]["pages"] >= 2  # past the first page, where it used to stick
+    assert not sim.requests(provider="github", path=r"^/rate_limit$")
+
+
 def test_two_beat_processes_schedule_a_sync_as_one_would(app, sim, sync_logs, sync_worker):
     beat_env = {**SYNC_ENV, "FLEET_SYNCS": json.dumps([{**SYNCS[1], "every": 2}])}
     beats = [

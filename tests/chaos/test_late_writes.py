@@ -1,4 +1,4 @@
-"""Writes that arrive late or twice never undo a later one (worker.ledger.runs: the fence).
+"""Chaos: writes that arrive late or twice never undo a later one (the fence).
 
 Each test plays one interleaving against the real ledger and outbox: an execution's
 write kept in the outbox during an outage and drained after a newer execution
