@@ -21,7 +21,7 @@ from worker.client import FleetClient
 from worker.errors import InternalError
 from worker.queues import queue_for
 
-BROKER = f"{REDIS_HOST}/11"
+BROKER = f"{REDIS_HOST}/4"
 GUARD_ENV = {"FLEET_BROKER_URL": BROKER, "FLEET_RETRY_MAX_ATTEMPTS": "2"}
 REPO = "octo/hello"
 # step -> how the run ends: its status, the attempts recorded, whether the tool function

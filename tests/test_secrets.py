@@ -221,3 +221,25 @@ def test_a_credential_and_sensitive_headers_never_follow_a_redirect_to_another_h
     assert first.headers["X-Api-Key"] == PARTNER_SECRET and first.headers["Cookie"] == "s=1"
     assert "X-Api-Key" not in second.headers and "Cookie" not in second.headers
     assert second.headers["X-Trace"] == "t"
+
+
+@pytest.mark.parametrize(
+    ("params", "where"),
+    [
+        ({"url": f"https://x.example/in/{GITHUB_SECRET}/x"}, ["url"]),  # inside a path
+        ({"text": f"token{SLACK_SECRET}tail"}, ["text"]),  # inside a word
+        ({"headers": {"Authorization": "Bearer abc123456789"}}, ["headers.Authorization"]),
+        ({"items": [{"q": f"?access_token={PARTNER_SECRET}"}]}, ["items[0].q"]),
+    ],
+)
+def test_a_masked_value_is_found_wherever_the_mask_landed(params, where):
+    from worker.redact import masked_fields, redact_json
+
+    # A run recorded with these params could not be sent again as it was called.
+    assert masked_fields(redact_json(params)) == where
+
+
+def test_params_without_a_mask_can_be_sent_again():
+    from worker.redact import masked_fields, redact_json
+
+    assert masked_fields(redact_json({"url": "https://x.example/in/plain/x", "n": 3})) == []

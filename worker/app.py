@@ -12,9 +12,10 @@ Choices, and why:
   times, so a task that kills its worker cannot loop forever.
 - prefetch 1: one slow provider call must not hold other messages hostage,
   and queue length means what an autoscaler thinks it means.
-- the Redis visibility timeout is set deliberately and every countdown the
-  policy schedules stays below it (settings validate this): an ETA past it
-  would be delivered twice.
+- the Redis visibility timeout is only the last resort: a dead worker's
+  messages come back when it stops beating (worker.broker.recovery), kombu's
+  sweep past the timeout restores only what no living worker holds, and a
+  countdown longer than a moment waits in Redis's delayed set, not in a worker.
 - task events on, so Flower sees every run from ``sent`` to the end.
 - the result backend is Redis with an expiry (worker.broker.results: Celery's,
   minus a read and a MULTI per run); Postgres (the ledger) is the

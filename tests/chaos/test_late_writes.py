@@ -176,3 +176,24 @@ def test_an_entry_stays_until_it_applied_and_a_broken_one_is_set_aside(monkeypat
     assert outbox.length() == 0
     assert outbox.failed() == 1
     assert json.loads(outbox.fleet_redis().lindex(FAILED_KEY, 0))["id"] == "x"
+
+
+def test_a_syncs_page_is_written_by_the_execution_holding_it_and_no_other() -> None:
+    from worker.syncs import store
+    from worker.syncs.kinds import Item, Page
+
+    name, run_id = f"lease-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+    page = Page([Item(f"{name}#1", "2026-01-01T00:00:00Z", {"n": 1})], next_token=2)
+    # Execution 1 of the run holds the sync; then it stalls, and execution 2 of the
+    # same run (a redelivery that took over) claims it from its own earlier self.
+    assert store.claim(name, "t.kind", "t", run_id, execution=1, lease=LONG, full=False)
+    assert store.claim(name, "t.kind", "t", run_id, execution=2, lease=LONG, full=False)
+
+    # The stale execution's page is refused, the current one's written.
+    claim = store.Claim(since=None, token=None, high_water=None)
+    with pytest.raises(store.LeaseLost):
+        store.commit_page(name, "t", "kind", run_id, 1, page, claim, lease=LONG)
+    store.commit_page(name, "t", "kind", run_id, 2, page, claim, lease=LONG)
+    assert claim.counts["pages"] == 1
+    # An older execution coming back later cannot take the sync back either.
+    assert store.claim(name, "t.kind", "t", run_id, execution=1, lease=LONG, full=False) is None

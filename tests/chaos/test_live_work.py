@@ -36,7 +36,7 @@ from worker.ledger.db import engine
 from worker.ledger.models import ToolRun
 from worker.queues import queue_for
 
-BROKER = f"{REDIS_HOST}/10"
+BROKER = f"{REDIS_HOST}/3"
 LIVE_ENV = {
     "FLEET_BROKER_URL": BROKER,
     "FLEET_VISIBILITY_TIMEOUT_SECONDS": "2",

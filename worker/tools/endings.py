@@ -47,16 +47,12 @@ class Endings(Task):
         maybe_written: bool,
     ) -> NoReturn:
         policy = self._policy()
-        cap = get_settings().max_wait_seconds
         asked = error.retry_after
-        if error.retryable and asked is not None and not asked <= cap:
-            error = RateLimited(
-                f"{error.message} — the provider asked to wait {asked:g}s, longer than "
-                f"FLEET_MAX_WAIT_SECONDS ({cap:g}s)",
-                {**error.details, "retry_after": None, "asked_wait": repr(asked)},
-            )
-            self._bury(ref, begun, error, headers, trace=trace, attempt=attempt,
-                       started_at=started_at)  # fmt: skip
+        if error.retryable and asked is not None:
+            refused = too_long(asked, f"{error.message} — the provider asked", error.details)
+            if refused is not None:
+                self._bury(ref, begun, refused, headers, trace=trace, attempt=attempt,
+                           started_at=started_at)  # fmt: skip
         if error.retryable and attempt < policy.max_attempts:
             countdown = policy.countdown(attempt, asked)
             outbox.write(
@@ -82,8 +78,9 @@ class Endings(Task):
         logger.error("%s[%s] %s", self.name, ref.run_id, error.message, exc_info=exc)
         begun = progress.begun
         if begun is None or begun.already_final:
-            # Nothing claimed (begin itself failed): tried again a few times, counted in
-            # a header since no row of ours counts it, then buried unfenced.
+            # Not claimed (the claim itself failed, or the run had ended): tried again a
+            # few times, counted in a header since no row of ours counts it, then buried
+            # unfenced (a final run stays as it is).
             tries = int(number(headers.get(INTERNAL_RETRIES_HEADER))) + 1
             if tries < self._policy().max_attempts:
                 headers = {**headers, INTERNAL_RETRIES_HEADER: tries}
@@ -115,14 +112,9 @@ class Endings(Task):
     ) -> NoReturn:
         """Wait ``seconds`` (not an attempt); recorded when this execution holds the run
         (``begun``). A wait past FLEET_MAX_WAIT_SECONDS is no wait: the run is dead."""
-        cap = get_settings().max_wait_seconds
-        if not seconds <= cap:
-            error = RateLimited(
-                f"would wait {seconds:g}s ({reason}), longer than FLEET_MAX_WAIT_SECONDS "
-                f"({cap:g}s)",
-                {"asked_wait": repr(seconds), "reason": reason},
-            )
-            self._bury(ref, begun, error, headers, attempted=False)
+        refused = too_long(seconds, f"parked ({reason})", {"reason": reason})
+        if refused is not None:
+            self._bury(ref, begun, refused, headers, attempted=False)
         telemetry.parked(self.name)
         if begun is not None:
             # The park itself is what matters; the row catches up next time.
@@ -163,3 +155,14 @@ class Endings(Task):
             base_seconds=spec.backoff_base_seconds,
             cap_seconds=spec.backoff_cap_seconds,
         )
+
+
+def too_long(seconds: float, what: str, details: dict[str, Any]) -> RateLimited | None:
+    """A wait past FLEET_MAX_WAIT_SECONDS (``inf`` included) as the run's end, or None."""
+    cap = get_settings().max_wait_seconds
+    if seconds <= cap:
+        return None
+    return RateLimited(
+        f"{what}: a wait of {seconds:g}s, longer than FLEET_MAX_WAIT_SECONDS ({cap:g}s)",
+        {**details, "retry_after": None, "asked_wait": repr(seconds)},
+    )

@@ -2,7 +2,7 @@
 
 One execution of a tool message, in order:
 
-1. ledger: claim the run for this execution (worker.ledger.runs: the fence).
+1. claim the run for this execution (worker.tools.claim, worker.ledger.claims).
    A run found already final is answered from the ledger; one that another
    live execution holds is not called twice: this delivery parks; one whose
    executor died is taken over and counted as a redelivery, buried past
@@ -25,7 +25,7 @@ One execution of a tool message, in order:
    buries the run as a dead letter.
 
 Whatever else goes wrong — an exception no step foresaw — ends the run too
-(:meth:`ToolTask._unforeseen`): retried if the provider had not been called
+(worker.tools.endings, the guard): retried if the provider had not been called
 yet, otherwise dead as ``InternalError`` with its traceback, its completion
 event published, and the caller's ``AsyncResult`` raising the error. No run
 is ever left ``running`` by a live worker.

@@ -33,7 +33,7 @@ class RetryPolicy:
         return cls(
             max_attempts=max_attempts or settings.retry_max_attempts,
             base_seconds=base_seconds or settings.retry_base_seconds,
-            # Never past the settings' cap: that one is checked against the visibility timeout.
+            # Never past the settings' cap: a tool may ask for less backoff, not more.
             cap_seconds=min(cap_seconds or settings.retry_cap_seconds, settings.retry_cap_seconds),
         )
 
