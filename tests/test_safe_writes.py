@@ -129,8 +129,7 @@ def test_a_lookup_refused_for_its_rate_looks_again_before_any_write(client, sim)
     assert posted["reconciled"] is True
     assert len(posts(sim)) == 1
     assert [r["status"] for r in history_reads(sim)] == [429, 200]
-    row = wait_final(run.id)
-    assert (row["attempts"], row["maybe_written"]) == (3, False)
+    assert wait_final(run.id)["attempts"] == 3
 
 
 # ---- definitive: nothing was written --------------------------------------------------

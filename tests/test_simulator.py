@@ -753,16 +753,19 @@ def test_settings_are_switched_in_process_and_over_http_and_reset_restores_them(
     control = SimulatorClient(sim.url).wait_ready()
     defaults = {
         "github_app_installation": False,
+        "github_rate_limiting_disabled": False,
         "slack_missing_scopes": [],
         "slack_tier1_history": False,
     }
     # when
     assert sim.settings() == control.settings() == defaults
     sim.configure(github_app_installation=True)
+    control.configure(github_rate_limiting_disabled=True)
     changed = control.configure(slack_missing_scopes=["groups:history", "channels:history"])
     # then
     assert changed == defaults | {
         "github_app_installation": True,
+        "github_rate_limiting_disabled": True,
         "slack_missing_scopes": ["channels:history", "groups:history"],
     }
     with pytest.raises(ValueError, match="unknown settings"):
