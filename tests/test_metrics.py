@@ -114,6 +114,7 @@ def test_queue_depth_ledger_counts_and_sources_are_exported(exporter, own_redis)
     assert _value(samples, "toolfleet_source_up", source="redis") == 1
     assert _value(samples, "toolfleet_source_up", source="postgres") == 1
     assert _value(samples, "toolfleet_outbox_length") == 0
+    assert _value(samples, "toolfleet_outbox_failed") == 0
     for status, count in stats.active_runs().items():
         assert _value(samples, "toolfleet_runs_active", status=status) == count
     for state, count in stats.letters_by_state().items():

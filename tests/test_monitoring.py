@@ -48,6 +48,7 @@ METRICS: dict[str, Metric] = {
     "toolfleet_runs_active": _metric("gauge", "status"),
     "toolfleet_dead_letters": _metric("gauge", "state"),
     "toolfleet_outbox_length": _metric("gauge"),
+    "toolfleet_outbox_failed": _metric("gauge"),
     "toolfleet_governor_tokens": _metric("gauge", "scope"),
     "toolfleet_governor_closed": _metric("gauge", "scope"),
     "toolfleet_circuit_open": _metric("gauge", "provider"),

@@ -72,7 +72,7 @@ def bury_message(message: Message, error: ToolError) -> None:
                 params=kwargs,
                 **correlation(headers),
             )
-            cut = ref.run_id != str(run_id) or ref.tool != str(tool) or refusal(headers)
+            cut = ref.run_id != str(run_id) or ref.tool != str(tool) or refusal(headers) is not None
             letter = ledger.bury(
                 ref,
                 error.to_dict(),
@@ -87,8 +87,8 @@ def bury_message(message: Message, error: ToolError) -> None:
         return
     except Exception:  # see the docstring: one bad row is not an outage
         logger.exception("rejected message %r could not be kept as a letter", str(run_id)[:80])
-        try:
-            letter = ledger.bury_message(raw, error.to_dict(), queue=None)
+        try:  # the message alone, whole, with nothing drawn from it
+            letter = ledger.bury_message(_raw_message(message), error.to_dict(), queue=None)
         except Exception:  # noqa: BLE001
             logger.critical("rejected message (not kept): %s; %s", raw[:2048], error)
             return

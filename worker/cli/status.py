@@ -38,6 +38,11 @@ def status(minutes: float, as_json: bool) -> None:
     hint = " (fleet dlq list)" if waiting else ""
     click.echo(f"Dead letters waiting: {_shown(waiting)}{hint}")
     click.echo(f"Ledger writes in the outbox: {_shown(report['outbox'])}")
+    if report.get("outbox_failed"):
+        click.echo(
+            f"Ledger writes set aside (could not be applied): {report['outbox_failed']}"
+            " — in Redis at fleet:ledger:outbox:failed"
+        )
     delayed = report["delayed"]
     if delayed is not None:
         due = ""

@@ -145,8 +145,8 @@ def renew(run_id: str, execution: int, lease_seconds: float) -> bool:
     return row is not None
 
 
-_RENEW = f"""
+_RENEW = """
     UPDATE tool_runs AS r SET lease_until = now() + %(lease)s * interval '1 second'
-    WHERE id = %(id)s AND execution = %(execution)s AND status = 'running' AND {NOT_FINAL}
+    WHERE id = %(id)s AND execution = %(execution)s AND status = 'running'
     RETURNING id
-"""  # noqa: S608 — built from module constants only
+"""

@@ -56,6 +56,7 @@ METRIC_NAMES = (
     "toolfleet_runs_active",
     "toolfleet_dead_letters",
     "toolfleet_outbox_length",
+    "toolfleet_outbox_failed",
     "toolfleet_governor_tokens",
     "toolfleet_governor_closed",
     "toolfleet_circuit_open",
@@ -127,9 +128,15 @@ class FleetCollector(Collector):
             "toolfleet_outbox_length", "Ledger writes waiting in Redis for Postgres."
         )
         backlog.add_metric([], outbox.length())
+        set_aside = GaugeMetricFamily(
+            "toolfleet_outbox_failed",
+            "Kept ledger writes that could not be applied (not an outage): set aside.",
+        )
+        set_aside.add_metric([], outbox.failed())
         return [
             depth,
             backlog,
+            set_aside,
             *_governor(fleet_snapshot(client)),
             *_aggregates(client.hgetall(METRICS_KEY)),
         ]

@@ -50,6 +50,7 @@ def fleet_status(app: Any, *, minutes: float, ping_timeout: float = 1.0) -> dict
         "in_flight": read("postgres", stats.active_runs, {}),
         "dead_letters_waiting": read("postgres", lambda: stats.letters_by_state()["dead"], None),
         "outbox": read("redis", outbox.length, None),
+        "outbox_failed": read("redis", outbox.failed, None),
         "delayed": read("redis", _delayed, None),
         "broker_lost": read("redis", _broker_lost, None),
         "circuits_open": read("redis", _open_circuits, {}),

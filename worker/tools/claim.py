@@ -11,6 +11,7 @@ the wait. Without the ledger nothing can be recorded: the delivery waits too.
 from __future__ import annotations
 
 import logging
+import os
 
 from worker import ledger
 from worker.broker import recovery
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 BUSY_PARK_SECONDS = 2.0  # another live execution holds the run: look again this soon
 LEASE_MARGIN_SECONDS = 30.0  # a claim outlives its call's deadline by this much
+PROCESS_SEPARATOR = "#"  # in no heartbeat name (host:pid:hex)
 
 # Runs this process is executing now: a claim naming this process on a run not in
 # here was left by an execution that is over (its write never landed).
@@ -62,13 +64,21 @@ def lease_seconds(settings: Settings) -> float:
     return settings.provider_deadline_seconds + LEASE_MARGIN_SECONDS
 
 
-def _alive(run_id: str, executor: str | None) -> bool:
+def executor() -> str | None:
+    """Who executes here: the worker's heartbeat name and this process (a prefork pool's
+    children share their worker's name), or None outside a tracked worker."""
+    worker = recovery.identity()
+    return f"{worker}{PROCESS_SEPARATOR}{os.getpid()}" if worker else None
+
+
+def _alive(run_id: str, holder: str | None) -> bool:
     """Whether the execution holding a claim can still be running."""
-    if executor is None:
+    if holder is None:
         return True  # no name to check: its lease decides
-    if executor == recovery.identity():
-        return run_id in _executing
+    worker, _, pid = holder.rpartition(PROCESS_SEPARATOR)
+    if worker == recovery.identity():  # this worker: this process knows, a sibling may run
+        return run_id in _executing if pid == str(os.getpid()) else True
     from worker.fleet_redis import fleet_redis
 
     timeout = get_settings().heartbeat_timeout_seconds
-    return executor in recovery.living_workers(fleet_redis(), timeout)
+    return worker in recovery.living_workers(fleet_redis(), timeout)

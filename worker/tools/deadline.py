@@ -3,10 +3,11 @@
 The SDKs' timeouts are per socket operation: a server (or a proxy) that
 drips its answer a byte every few seconds never trips one, and holds a
 worker thread, a governor slot and the run's claim for as long as it
-likes. Here a call's thread is given a deadline (:func:`armed`); if the
-call has not returned by then, the watchdog shuts down the TCP connections
-that thread opened to providers, which every SDK's blocked read sees at
-once as a dropped connection. The policy then classifies the outcome as
+likes. Here a call's thread is given a deadline (:func:`armed`: two
+attribute writes, no lock); if the call has not returned by then, the
+watchdog (one thread per process, looking every quarter of a second)
+shuts down the TCP connections that thread opened to providers, which every
+SDK's blocked read sees at once as a dropped connection. The policy then classifies the outcome as
 ``Unavailable`` (ambiguous: the request may have been served).
 
 Which connections: a process-wide audit hook (``sys.addaudithook``, the
@@ -22,7 +23,6 @@ fleet's own Redis and Postgres are never noted.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import logging
 import os
 import socket
@@ -37,39 +37,36 @@ from urllib.parse import urlsplit
 logger = logging.getLogger(__name__)
 
 
+TICK_SECONDS = 0.25  # how often the watchdog looks: a deadline is kept to within this
+
+
 @dataclass
 class Deadline:
-    """One armed deadline: the call's thread, when it ends, whether it fired."""
+    """One armed deadline: when it ends (monotonic), its length, whether it fired."""
 
-    thread: int
     at: float
+    seconds: float
     fired: bool = False
-    cancelled: bool = False
-    seconds: float = 0.0
 
 
 @dataclass
 class _Thread:
-    """What one thread has connected to providers: descriptor -> socket inode."""
+    """One thread's armed deadline, if any, and what it has connected to providers
+    (descriptor -> socket inode)."""
 
-    noting: bool = False
+    armed: Deadline | None = None
     sockets: dict[int, int] = field(default_factory=dict)
 
 
-_lock = threading.Condition()
+_lock = threading.Lock()
 _threads: dict[int, _Thread] = {}
-_heap: list[tuple[float, int, Deadline]] = []
-_sequence = 0
 _started_pid: int | None = None
 _infrastructure_ports: frozenset[int] = frozenset()
 
 
 def rearm(deadline: Deadline, seconds: float) -> None:
-    """Give the same call a fresh deadline (a sync, before each page): the entry left
-    in the heap no longer matches ``deadline.at`` and is dropped when it comes up."""
-    with _lock:
-        deadline.at, deadline.seconds = time.monotonic() + seconds, seconds
-        _push(deadline)
+    """Give the same call a fresh deadline (a sync, before each page)."""
+    deadline.at, deadline.seconds = time.monotonic() + seconds, seconds
 
 
 @contextlib.contextmanager
@@ -77,27 +74,15 @@ def armed(seconds: float) -> Iterator[Deadline]:
     """Within the block, this thread's provider connections are cut after ``seconds``."""
     _ensure_started()
     ident = threading.get_ident()
-    deadline = Deadline(ident, time.monotonic() + seconds, seconds=seconds)
-    with _lock:
+    state = _threads.get(ident)
+    if state is None:
         state = _threads.setdefault(ident, _Thread())
-        state.noting = True
-        _prune(state)
-        _push(deadline)
+    _prune(state)
+    deadline = state.armed = Deadline(time.monotonic() + seconds, seconds)
     try:
         yield deadline
     finally:
-        with _lock:
-            deadline.cancelled = True
-            state.noting = False
-
-
-def _push(deadline: Deadline) -> None:
-    global _sequence
-    _sequence += 1
-    first = not _heap or deadline.at < _heap[0][0]
-    heapq.heappush(_heap, (deadline.at, _sequence, deadline))
-    if first:
-        _lock.notify()
+        state.armed = None
 
 
 def _prune(state: _Thread) -> None:
@@ -118,7 +103,7 @@ def _on_audit(event: str, args: tuple[Any, ...]) -> None:
     if event != "socket.connect":
         return
     state = _threads.get(threading.get_ident())
-    if state is None or not state.noting:
+    if state is None or state.armed is None:
         return
     sock, address = args
     try:
@@ -136,20 +121,18 @@ def _on_audit(event: str, args: tuple[Any, ...]) -> None:
 
 def _watch() -> None:
     while True:
-        with _lock:
-            while not _heap or _heap[0][0] > time.monotonic():
-                _lock.wait(None if not _heap else _heap[0][0] - time.monotonic())
-            at, _, deadline = heapq.heappop(_heap)
-            if deadline.cancelled or deadline.at != at:
+        time.sleep(TICK_SECONDS)
+        now = time.monotonic()
+        for state in list(_threads.values()):
+            deadline = state.armed
+            if deadline is None or deadline.fired or deadline.at > now:
                 continue
             deadline.fired = True
-            state = _threads.get(deadline.thread)
-            noted = dict(state.sockets) if state is not None else {}
-        cut = sum(_cut(fd, inode) for fd, inode in noted.items())
-        logger.warning(
-            "a provider call passed its %gs deadline: %d connection(s) cut",
-            deadline.seconds, cut,
-        )  # fmt: skip
+            cut = sum(_cut(fd, inode) for fd, inode in list(state.sockets.items()))
+            logger.warning(
+                "a provider call passed its %gs deadline: %d connection(s) cut",
+                deadline.seconds, cut,
+            )  # fmt: skip
 
 
 def _cut(fd: int, inode: int) -> bool:
@@ -184,7 +167,6 @@ def _ensure_started() -> None:
         if _started_pid is None:
             _infrastructure_ports = _fleet_ports()
             sys.addaudithook(_on_audit)  # cannot be removed: installed once
-        _heap.clear()
         _threads.clear()
         threading.Thread(target=_watch, name="fleet-deadlines", daemon=True).start()
         _started_pid = os.getpid()

@@ -47,7 +47,6 @@ from celery.exceptions import Retry
 from pydantic_core import to_jsonable_python
 
 from worker import events, ledger
-from worker.broker import recovery
 from worker.errors import BadParams, Conflict, Fatal, ToolError, from_dict
 from worker.ledger import Begun, RunRef, outbox
 from worker.settings import Settings, get_settings
@@ -83,7 +82,7 @@ class ToolTask(Endings):
             queue=(request.delivery_info or {}).get("routing_key") or self.spec.queue,
             worker=request.hostname,
             params=params,
-            executor=recovery.identity(),
+            executor=claim.executor(),
             **correlation(headers),
         )
         progress = Progress()
