@@ -38,7 +38,8 @@ def now() -> datetime:
 # Each is fenced (worker.ledger.claims): it names the execution that makes it and
 # applies only while the run is still that execution's and not final.
 
-NOT_FINAL = "r.status NOT IN ('succeeded', 'dead', 'lost')"
+# The same guard in the statements written out as text (aliased ``r``).
+NOT_FINAL = f"r.status NOT IN ({', '.join(repr(str(s)) for s in sorted(FINAL_STATUSES))})"
 
 
 def update_run(conn: Connection, run_id: str, **values: Any) -> None:
@@ -86,11 +87,11 @@ def stale(run_id: str, execution: int | None, what: str) -> None:
 
 # The second statement of every run, written out for the reason _BEGIN is.
 _SUCCEED = f"""
-    UPDATE tool_runs SET
+    UPDATE tool_runs AS r SET
         status = 'succeeded', result = %(result)s, error = NULL, attempts = attempts + 1,
         finished_at = now(), next_attempt_at = NULL, updated_at = now(),
         history = {HISTORY_APPENDED}
-    WHERE id = %(id)s AND execution = %(execution)s AND status NOT IN ('succeeded', 'dead', 'lost')
+    WHERE id = %(id)s AND execution = %(execution)s AND {NOT_FINAL}
     RETURNING {", ".join(column.name for column in EVENT_COLUMNS)}
 """  # noqa: S608 — built from module constants only
 
