@@ -277,3 +277,14 @@ def test_one_queued_row_the_ledger_refuses_is_not_taken_for_an_outage(ledger_db)
     fine = {"id": str(uuid.uuid4())}
     signals.record_published(sender="fleet.echo", headers=fine, body=[[], {"message": "m"}, {}])
     assert ledger.get_run(fine["id"])["status"] == "queued"
+
+
+def test_the_correlation_bound_at_the_doors_is_what_the_ledger_columns_hold():
+    # The doors (publishers: no SQLAlchemy) state the bound; the model declares it.
+    from worker.ledger.models import ToolRun
+    from worker.tools.headers import CORRELATION_HEADERS, CORRELATION_MAX_CHARS
+
+    columns = ToolRun.__table__.c
+    names = ("agent_task_id", "step_id", "idempotency_key", "requested_key")
+    assert set(CORRELATION_HEADERS) <= set(names)
+    assert {columns[name].type.length for name in names} == {CORRELATION_MAX_CHARS}

@@ -33,8 +33,6 @@ from worker.queues import queue_for
 from worker.tools.headers import correlation, refusal
 
 logger = logging.getLogger(__name__)
-# The ledger's column sizes (worker.ledger.models): tool_runs.id, .tool, .queue.
-RUN_ID_CHARS, TOOL_CHARS, QUEUE_CHARS = 64, 128, 64
 EVENTS_FLUSH_SECONDS = 0.05
 EVENTS_BUFFER_LIMIT = 1000  # a safety valve, far above what one tick gathers
 
@@ -43,7 +41,7 @@ def bury_unreadable(raw: str, reason: str, *, queues: list[str]) -> None:
     """A queue item that is not a message at all."""
     error = BadParams(f"unreadable message: {reason}", {"queues": queues}).to_dict()
     try:
-        letter = ledger.bury_message(raw, error, queue=fit(",".join(queues), QUEUE_CHARS))
+        letter = ledger.bury_message(raw, error, queue=fit(",".join(queues), size("queue")))
     except Exception as exc:  # noqa: BLE001 — nothing may stop the consumer (see below)
         logger.critical("unreadable message not kept (%s): %r; %s", exc, raw[:2048], reason)
         return
@@ -67,8 +65,8 @@ def bury_message(message: Message, error: ToolError) -> None:
             queue = (message.delivery_info or {}).get("routing_key") or queue_for(str(tool))
             ref = RunRef(
                 run_id=run_key(str(run_id)),
-                tool=fit(str(tool), TOOL_CHARS),
-                queue=fit(str(queue), QUEUE_CHARS),
+                tool=fit(str(tool), size("tool")),
+                queue=fit(str(queue), size("queue")),
                 params=kwargs,
                 **correlation(headers),
             )
@@ -95,6 +93,14 @@ def bury_message(message: Message, error: ToolError) -> None:
     logger.error("rejected message %s kept as dead letter %s: %s", str(run_id)[:80], letter, error)
 
 
+def size(column: str) -> int:
+    """How many characters ``tool_runs.<column>`` holds (read from the model: declared
+    once; imported here, not at module load, as the transport imports this module)."""
+    from worker.ledger.models import ToolRun
+
+    return int(ToolRun.__table__.c[column].type.length)
+
+
 def fit(value: str, limit: int) -> str:
     """``value`` cut to ``limit`` characters, saying so."""
     return value if len(value) <= limit else value[: limit - 1] + "…"
@@ -102,7 +108,7 @@ def fit(value: str, limit: int) -> str:
 
 def run_key(run_id: str) -> str:
     """A message's id as a run id: itself, or (longer than the column) its SHA-256."""
-    if len(run_id) <= RUN_ID_CHARS:
+    if len(run_id) <= size("id"):
         return run_id
     return hashlib.sha256(run_id.encode("utf-8", "replace")).hexdigest()
 
@@ -172,7 +178,7 @@ class FleetConsumer(Consumer):
     def on_unknown_task(self, body: Any, message: Message, exc: Exception) -> None:
         name = str((message.headers or {}).get("task"))
         known = [n for n in self.app.tasks if "." in n]
-        close = difflib.get_close_matches(name[:TOOL_CHARS], known, n=3)
+        close = difflib.get_close_matches(name[: size("tool")], known, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         bury_message(message, NotFound(f"unknown tool {name!r}{hint}"))
         super().on_unknown_task(body, message, exc)
