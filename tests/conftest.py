@@ -21,7 +21,7 @@ REDIS_HOST = "redis://127.0.0.1:6379"
 # `fleet up` tests use fixed dbs 12-14 and are meant for slot 0).
 SLOT = int(os.environ.get("TOOLFLEET_TEST_SLOT", "0"))
 TEST_DB = "toolfleet_test" + (f"_{SLOT}" if SLOT else "")
-MAIN_REDIS_DB = {0: 15, 1: 8, 2: 7, 3: 6}[SLOT]
+MAIN_REDIS_DB = {0: 15, 1: 8, 2: 7, 3: 6, 4: 2, 5: 1}[SLOT]
 GITHUB_SECRET = "ghp_TestTokenThatMustNeverLeak0123456789"
 SLACK_SECRET = "xoxb-test-slack-token-never-leaks"
 JIRA_USER = "sim@example.com"
