@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.shared.clients import per_thread, require
 from tasks.shared.paging import PageParams, decode_cursor, encode_cursor, page
+from tasks.shared.segments import NAME_SEGMENT, segments
 from worker.errors import (
     BadParams,
     RateLimited,
@@ -43,12 +44,15 @@ from worker.tools.sdk import lazy
 if TYPE_CHECKING:
     from github import Github
     from github.PaginatedList import PaginatedList
+    from github.Repository import Repository
 
 # Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
 github = lazy("github")
 requests = lazy("requests")
 
-REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+# Owner and name, each one path segment: never "." or ".." (``/repos/../user`` would
+# go out as ``GET /user``), no "/", "%", "?", "#" (tasks.shared.segments).
+REPO_PATTERN = rf"^{NAME_SEGMENT}/{NAME_SEGMENT}$"
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minute
 PATCH_CHARS = 4000
 RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
@@ -84,6 +88,12 @@ def make_client(settings: Settings, credential: str) -> Github:
         seconds_between_writes=None,
         lazy=True,  # objects load on first use: no GET of a repo just to list its issues
     )
+
+
+def repository(gh: Github, repo: str) -> Repository:
+    """The repository ``"owner/name"``, each part checked and quoted as one path segment
+    (PyGithub joins it into ``/repos/...`` as given). Lazy: no request until it is used."""
+    return gh.get_repo(segments(repo, 2))
 
 
 def given(value: Any) -> Any:
@@ -301,7 +311,7 @@ def search_repositories(gh: Github, p: SearchRepositories) -> dict[str, Any]:
 @provider.tool("github.get_repository", writes=False, scopes=READ)
 def get_repository(gh: Github, p: GetRepository) -> dict[str, Any]:
     """One repository's description, default branch, language and counts."""
-    repo = gh.get_repo(p.repo)
+    repo = repository(gh, p.repo)
     return {
         **_repo_summary(repo),
         "default_branch": repo.default_branch,
@@ -318,7 +328,7 @@ def list_commits(gh: Github, p: ListCommits) -> dict[str, Any]:
     return _page(
         gh,
         p,
-        lambda: gh.get_repo(p.repo).get_commits(
+        lambda: repository(gh, p.repo).get_commits(
             sha=given(p.sha),
             since=given(p.since),
             until=given(p.until),
@@ -334,7 +344,7 @@ def list_issues(gh: Github, p: ListIssues) -> dict[str, Any]:
     return _page(
         gh,
         p,
-        lambda: gh.get_repo(p.repo).get_issues(
+        lambda: repository(gh, p.repo).get_issues(
             state=p.state, labels=given(p.labels), since=given(p.since)
         ),
         _issue_summary,
@@ -367,7 +377,7 @@ def _created_issue(gh: Github, p: CreateIssue, since: datetime) -> dict[str, Any
     repository's issues touched since the run began (any state, newest first)."""
     found = _find_marked(
         gh,
-        lambda: gh.get_repo(p.repo).get_issues(state="all", since=since - RECONCILE_SLACK),
+        lambda: repository(gh, p.repo).get_issues(state="all", since=since - RECONCILE_SLACK),
     )
     return _issue_summary(found) if found else None
 
@@ -375,7 +385,7 @@ def _created_issue(gh: Github, p: CreateIssue, since: datetime) -> dict[str, Any
 @provider.tool("github.create_issue", writes=True, scopes=WRITE, reconcile=_created_issue)
 def create_issue(gh: Github, p: CreateIssue) -> dict[str, Any]:
     """Open an issue with a title, body, labels and assignees."""
-    issue = gh.get_repo(p.repo).create_issue(
+    issue = repository(gh, p.repo).create_issue(
         title=p.title, body=_marked(p.body), labels=p.labels, assignees=p.assignees
     )
     return _issue_summary(issue)
@@ -384,9 +394,9 @@ def create_issue(gh: Github, p: CreateIssue) -> dict[str, Any]:
 def _posted_comment(gh: Github, p: CommentOnIssue, since: datetime) -> dict[str, Any] | None:
     """The comment an earlier attempt of this run posted, found by its marker among the
     issue's comments updated since the run began."""
+    after = since - RECONCILE_SLACK
     found = _find_marked(
-        gh,
-        lambda: gh.get_repo(p.repo).get_issue(p.number).get_comments(since=since - RECONCILE_SLACK),
+        gh, lambda: repository(gh, p.repo).get_issue(p.number).get_comments(since=after)
     )
     return _comment_result(p.number, found) if found else None
 
@@ -394,7 +404,7 @@ def _posted_comment(gh: Github, p: CommentOnIssue, since: datetime) -> dict[str,
 @provider.tool("github.comment_on_issue", writes=True, scopes=WRITE, reconcile=_posted_comment)
 def comment_on_issue(gh: Github, p: CommentOnIssue) -> dict[str, Any]:
     """Comment on an issue or pull request."""
-    issue = gh.get_repo(p.repo).get_issue(p.number)
+    issue = repository(gh, p.repo).get_issue(p.number)
     return _comment_result(p.number, issue.create_comment(_marked(p.body)))
 
 
@@ -413,7 +423,7 @@ def list_pull_requests(gh: Github, p: ListPullRequests) -> dict[str, Any]:
     return _page(
         gh,
         p,
-        lambda: gh.get_repo(p.repo).get_pulls(
+        lambda: repository(gh, p.repo).get_pulls(
             state=p.state, base=given(p.base), head=given(p.head)
         ),
         _pull_summary,
@@ -423,7 +433,7 @@ def list_pull_requests(gh: Github, p: ListPullRequests) -> dict[str, Any]:
 @provider.tool("github.get_pull_request", writes=False, scopes=READ)
 def get_pull_request(gh: Github, p: GetPullRequest) -> dict[str, Any]:
     """One pull request with its stats and changed files (patches cut), for code analysis."""
-    pull = gh.get_repo(p.repo).get_pull(p.number)
+    pull = repository(gh, p.repo).get_pull(p.number)
     files = []
     if p.files_limit:
         for changed in pull.get_files():
@@ -458,7 +468,7 @@ def _posted_review(gh: Github, p: CreatePrReview, since: datetime) -> dict[str, 
     """The review an earlier attempt of this run submitted, found by its marker (GitHub
     lists a pull request's reviews oldest first and has no ``since`` for them: a pull
     request with more than RECONCILE_SCAN reviews is not searched to its end)."""
-    found = _find_marked(gh, lambda: gh.get_repo(p.repo).get_pull(p.number).get_reviews())
+    found = _find_marked(gh, lambda: repository(gh, p.repo).get_pull(p.number).get_reviews())
     return _review_result(p, found) if found else None
 
 
@@ -470,7 +480,7 @@ def create_pr_review(gh: Github, p: CreatePrReview) -> dict[str, Any]:
     # Checked here: GitHub would accept the marker alone as the body of an empty review.
     if p.event == "COMMENT" and not p.body and not p.comments:
         raise BadParams("a COMMENT review needs a body or line comments")
-    pull = gh.get_repo(p.repo).get_pull(p.number)
+    pull = repository(gh, p.repo).get_pull(p.number)
     comments = [c.model_dump(exclude_none=True) for c in p.comments]
     review = pull.create_review(body=_marked(p.body), event=p.event, comments=given(comments))
     return _review_result(p, review)

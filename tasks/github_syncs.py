@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.github import READ, REPO_PATTERN, _issue_summary, given, provider
+from tasks.github import READ, REPO_PATTERN, _issue_summary, given, provider, repository
 from worker.syncs.kinds import Item, Page, rewind_iso, sync_kind
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def issues_changed(gh: Github, config: IssuesSync, since: str | None, token: Any
     after = token["since"] if token else since
     number = token["page"] if token else 0
     gh.requester.per_page = PER_PAGE
-    listing = gh.get_repo(config.repo).get_issues(
+    listing = repository(gh, config.repo).get_issues(
         state="all", sort="updated", direction="asc", since=given(after and _moment(after))
     )
     batch = listing.get_page(number)
@@ -73,7 +73,7 @@ def commits_since(gh: Github, config: CommitsSync, since: str | None, token: Any
     """A branch's commits since the cursor."""
     number = token or 0
     gh.requester.per_page = PER_PAGE
-    listing = gh.get_repo(config.repo).get_commits(
+    listing = repository(gh, config.repo).get_commits(
         sha=given(config.branch), since=given(since and _moment(since))
     )
     batch = listing.get_page(number)

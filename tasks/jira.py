@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from tasks.shared.clients import per_thread, require
 from tasks.shared.paging import PageParams, decode_cursor, encode_cursor, page
+from tasks.shared.segments import segment
 from worker.errors import BadParams, Fatal, NotFound, ToolError, Unavailable, internal, status_error
 from worker.errors import parse_retry_after as retry_after_of
 from worker.settings import Settings
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 jira_sdk = lazy("jira")
 requests = lazy("requests")
 
+# Keys become path segments (``issue/<key>/comment``): letters, digits and "_" only,
+# so never "..", "/" or "%" (tasks.shared.segments quotes them as well).
 PROJECT_KEY = r"^[A-Z][A-Z0-9_]+$"
 ISSUE_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"
 ERROR_CHARS = 300
@@ -330,7 +333,8 @@ def _created_issue(jira: JIRA, p: CreateIssue, since: datetime) -> dict[str, Any
 
 
 def _marked_by_us(jira: JIRA, key: str) -> bool:
-    url = jira._get_url(f"issue/{key}/properties/{MARKER_PROPERTY}")
+    # ``key`` comes from Jira's own search results: quoted all the same.
+    url = jira._get_url(f"issue/{segment(key)}/properties/{MARKER_PROPERTY}")
     try:
         found = jira._session.get(url).json()
     except jira_sdk.JIRAError as exc:
@@ -371,7 +375,7 @@ def create_issue(jira: JIRA, p: CreateIssue) -> dict[str, Any]:
 def _added_comment(jira: JIRA, p: AddComment, since: datetime) -> dict[str, Any] | None:
     """The comment an earlier attempt of this run added, found by its property among
     the issue's newest RECONCILE_SCAN comments."""
-    url = jira._get_url(f"issue/{p.issue}/comment")
+    url = jira._get_url(f"issue/{segment(p.issue)}/comment")
     query = {"expand": "properties", "orderBy": "-created", "maxResults": RECONCILE_SCAN}
     found = jira._session.get(url, params=query).json()
     for comment in found.get("comments") or []:
@@ -385,7 +389,7 @@ def _added_comment(jira: JIRA, p: AddComment, since: datetime) -> dict[str, Any]
 def add_comment(jira: JIRA, p: AddComment) -> dict[str, Any]:
     """Comment on an issue."""
     payload = {"body": p.body, "properties": [_marker()]}
-    url = jira._get_url(f"issue/{p.issue}/comment")
+    url = jira._get_url(f"issue/{segment(p.issue)}/comment")
     comment = jira._session.post(url, data=json.dumps(payload)).json()
     return {"issue": p.issue, "id": comment["id"], "created": comment.get("created")}
 
@@ -393,13 +397,14 @@ def add_comment(jira: JIRA, p: AddComment) -> dict[str, Any]:
 @provider.tool("jira.transition_issue", writes=True, scopes=WRITE)
 def transition_issue(jira: JIRA, p: TransitionIssue) -> dict[str, Any]:
     """Move an issue through its workflow by transition name (any case); returns the new status."""
-    available = jira.transitions(p.issue)
+    key = segment(p.issue)  # the library joins it into issue/<key>/transitions unquoted
+    available = jira.transitions(key)
     wanted = p.transition.casefold()
     move = next((t for t in available if t["name"].casefold() == wanted), None)
     if move is None:
         names = ", ".join(t["name"] for t in available) or "none"
         raise BadParams(f"{p.issue} has no transition {p.transition!r}; available: {names}")
-    jira.transition_issue(p.issue, str(move["id"]))
+    jira.transition_issue(key, str(move["id"]))
     # The transition's target, not a re-read: a failed read after a done transition
     # would retry the transition itself, which is no longer available.
     return {"issue": p.issue, "transition": move["name"], "status": move["to"]["name"]}
