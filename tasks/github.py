@@ -207,6 +207,7 @@ provider = Provider(
     limits=LIMITS,
     rate_headers=rate_headers,
     configured=lambda settings: settings.github_token is not None,
+    secret_settings=("github_token",),
     probe=probe,
 )
 

@@ -67,7 +67,11 @@ def map_error(exc: Exception) -> ToolError:
 # (measured: importing it in the first calls' threads instead cost ~9% of the
 # throughput of four workers sharing two cores).
 provider = Provider(
-    "http", client=make_client, map_error=map_error, sdk=("httpx", "tasks.shared.safehttp")
+    "http",
+    client=make_client,
+    map_error=map_error,
+    sdk=("httpx", "tasks.shared.safehttp"),
+    secret_settings=("webhook_secrets", "http_credentials"),
 )
 
 

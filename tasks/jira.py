@@ -136,6 +136,7 @@ provider = Provider(
     map_error=map_error,
     limits=LIMITS,
     configured=lambda settings: settings.jira_api_token is not None,
+    secret_settings=("jira_api_token",),
     probe=probe,
 )
 

@@ -171,6 +171,7 @@ provider = Provider(
     map_error=map_error,
     limits=LIMITS,
     configured=lambda settings: settings.slack_bot_token is not None,
+    secret_settings=("slack_bot_token",),
     probe=probe,
 )
 

@@ -6,7 +6,10 @@ against the official Compose specification schema shipped with check-jsonschema
 (both offline), KEDA ScaledObjects against the small JSON Schema below, which
 covers the keys these files use. Then the files are held to the code: one worker
 per queue of ``worker.queues.QUEUES``, setting names from ``Settings``, no
-secret values anywhere.
+secret values anywhere, and least privilege: each process holds exactly the
+secrets its work reads (derived from the queues and each provider's declared
+``secret_settings``), Redis wants a password, and the network policies let only
+the fleet's pods reach Redis and Postgres.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from pydantic import AliasChoices, SecretStr
+from pydantic import AliasChoices, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from worker.queues import QUEUES
+from worker.queues import QUEUES, queue_for
 from worker.settings import Settings
+from worker.syncs.kinds import sync_kinds
+from worker.tools.catalog import Provider, catalog
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -39,16 +44,25 @@ SECRET = "toolfleet-secrets"
 # `fleet metrics` serves /metrics on FLEET_METRICS_PORT.
 METRICS_PORT: int = Settings.model_fields["metrics_port"].default
 MCP_PORT: int = Settings.model_fields["mcp_port"].default
-# Each provider queue's own credential; a queue not listed gets none.
-QUEUE_CREDENTIALS = {
-    "github": {"GITHUB_TOKEN"},
-    "slack": {"SLACK_BOT_TOKEN"},
-    "jira": {"JIRA_API_TOKEN"},
-    "http": {"FLEET_WEBHOOK_SECRETS"},
+BROKER, LEDGER = "FLEET_BROKER_URL", "FLEET_DATABASE_URL"
+# The Secret's key for Redis' own password (requirepass, KEDA): not a setting of the code.
+REDIS_PASSWORD = "REDIS_PASSWORD"
+# What each kind of process holds besides its queues' provider credentials
+# (worker/cli/processes.py): beat records the syncs' definitions in the ledger
+# at start, the migration touches the ledger only.
+PROCESS_SECRETS = {
+    "worker": {BROKER, LEDGER},
+    "beat": {BROKER, LEDGER},
+    "flower": {BROKER, LEDGER, "FLEET_FLOWER_BASIC_AUTH"},
+    "mcp": {BROKER, LEDGER, "FLEET_MCP_TOKEN"},
+    "metrics": {BROKER, LEDGER},
+    "migrate": {LEDGER},
 }
 SECRET_LOOKING_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|AUTH")
 # A reference to the environment, never a value: ${NAME} or ${NAME:?message}.
 ENV_REFERENCE = re.compile(r"\$\{[A-Z0-9_]+(:\?[^}]*)?\}")
+# One that must be set: ${NAME:?message} (compose refuses to run without it).
+REQUIRED_REFERENCE = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]+\}")
 CREDENTIAL_LOOKING_TEXT = re.compile(
     r"gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abposr]-[\w-]{10,}"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY|://[^/\s:@]+:(?![<$])[^@\s/]+@"
@@ -68,14 +82,48 @@ def _env_names(name: str, field: FieldInfo) -> set[str]:
 
 
 def _holds_secret(annotation: Any) -> bool:
-    return annotation is SecretStr or any(_holds_secret(arg) for arg in get_args(annotation))
+    """A SecretStr, or a type holding one anywhere (dict[str, HttpCredential]...)."""
+    if annotation is SecretStr:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(_holds_secret(f.annotation) for f in annotation.model_fields.values())
+    return any(_holds_secret(arg) for arg in get_args(annotation))
 
 
 SETTINGS_ENV = set().union(*(_env_names(n, f) for n, f in Settings.model_fields.items()))
-# The SecretStr settings, plus the database URL: it carries the password.
-SECRET_ENV = {"FLEET_DATABASE_URL"}.union(
-    *(_env_names(n, f) for n, f in Settings.model_fields.items() if _holds_secret(f.annotation))
+SECRET_FIELDS = {n for n, f in Settings.model_fields.items() if _holds_secret(f.annotation)}
+# The secret-holding settings, plus the URLs: they carry Redis' and Postgres' passwords.
+SECRET_ENV = {BROKER, "FLEET_RESULT_BACKEND", LEDGER}.union(
+    *(_env_names(n, Settings.model_fields[n]) for n in SECRET_FIELDS)
 )
+
+
+def _providers_of(queue: str) -> dict[str, Provider]:
+    """The providers whose tools or syncs (task ``sync.<kind>``) run on ``queue``."""
+    found = {s.provider.name: s.provider for n, s in catalog().items() if queue_for(n) == queue}
+    for name, kind in sync_kinds().items():
+        if queue_for(f"sync.{name}") == queue:
+            found[kind.provider.name] = kind.provider
+    return found
+
+
+def provider_secrets(queue: str) -> set[str]:
+    """The env names of the credentials the providers of ``queue`` declare."""
+    return {
+        env
+        for provider in _providers_of(queue).values()
+        for field in provider.secret_settings
+        for env in _env_names(field, Settings.model_fields[field])
+    }
+
+
+def expected_secrets(args: list[str]) -> set[str]:
+    """The secrets a process started with ``fleet <args>`` needs, and may hold."""
+    needed = set(PROCESS_SECRETS[args[0]])
+    if args[0] == "worker":
+        for queue in arg(args, "-Q").split(","):
+            needed |= provider_secrets(queue)
+    return needed
 
 
 # ---- the files ----------------------------------------------------------------------
@@ -98,8 +146,36 @@ def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
 
 
 def all_containers() -> list[dict[str, Any]]:
+    """The fleet's own containers (the image's processes)."""
     workloads = of_kind("Deployment") + of_kind("Job")
     return [c for w in workloads for c in pod_spec(w)["containers"]]
+
+
+def fleet_workloads() -> list[dict[str, Any]]:
+    """Deployments and Jobs running the fleet's image, and the StatefulSets beside them."""
+    return of_kind("Deployment") + of_kind("Job") + of_kind("StatefulSet")
+
+
+def component(workload: dict[str, Any]) -> str:
+    return workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+def components_holding(key: str) -> set[str]:
+    """The components whose pods get ``key`` of the Secret."""
+    return {
+        component(w)
+        for w in of_kind("Deployment") + of_kind("Job")
+        if any(key in secret_refs(c) for c in pod_spec(w)["containers"])
+    }
+
+
+def secret_entries(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """env name -> its secretKeyRef."""
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
 
 
 def arg(args: list[str], flag: str) -> str:
@@ -131,6 +207,12 @@ def secret_refs(container: dict[str, Any]) -> set[str]:
         for e in container.get("env", [])
         if "secretKeyRef" in e.get("valueFrom", {})
     }
+
+
+def readme_secret_literals() -> dict[str, str]:
+    """The keys and values deploy/README.md's `kubectl create secret` gives the Secret."""
+    text = (DEPLOY / "README.md").read_text()
+    return dict(re.findall(r"--from-literal=([A-Z0-9_]+)=[\"']([^\"']*)[\"']", text))
 
 
 def configmap() -> dict[str, str]:
@@ -200,10 +282,16 @@ KEDA_SCALED_OBJECT = {
                     "minItems": 1,
                     "items": {
                         "type": "object",
-                        "required": ["type", "metadata"],
+                        "required": ["type", "metadata", "authenticationRef"],
                         "additionalProperties": False,
                         "properties": {
                             "type": {"const": "redis"},
+                            "authenticationRef": {
+                                "type": "object",
+                                "required": ["name"],
+                                "additionalProperties": False,
+                                "properties": {"name": STRING},
+                            },
                             # KEDA reads trigger metadata as strings only.
                             "metadata": {
                                 "type": "object",
@@ -225,6 +313,38 @@ KEDA_SCALED_OBJECT = {
 }
 
 
+KEDA_TRIGGER_AUTHENTICATION = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "TriggerAuthentication"},
+        "metadata": {"type": "object", "required": ["name", "labels"]},
+        "spec": {
+            "type": "object",
+            "required": ["secretTargetRef"],
+            "additionalProperties": False,
+            "properties": {
+                "secretTargetRef": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["parameter", "name", "key"],
+                        "additionalProperties": False,
+                        "properties": {"parameter": STRING, "name": STRING, "key": STRING},
+                    },
+                },
+            },
+        },
+    },
+}
+KEDA_SCHEMAS = {
+    "ScaledObject": KEDA_SCALED_OBJECT,
+    "TriggerAuthentication": KEDA_TRIGGER_AUTHENTICATION,
+}
+
+
 # ---- Kubernetes ---------------------------------------------------------------------
 
 
@@ -234,7 +354,7 @@ def _object_id(obj: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize(
     "obj",
-    [o for o in k8s_objects() if o["kind"] != "ScaledObject"],
+    [o for o in k8s_objects() if o["kind"] not in KEDA_SCHEMAS],
     ids=_object_id,
 )
 def test_every_standard_object_is_valid_kubernetes(obj):
@@ -243,9 +363,11 @@ def test_every_standard_object_is_valid_kubernetes(obj):
     kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
-@pytest.mark.parametrize("obj", of_kind("ScaledObject"), ids=_object_id)
-def test_every_scaled_object_is_a_keda_redis_list_scaler(obj):
-    jsonschema.validate(obj, KEDA_SCALED_OBJECT)
+@pytest.mark.parametrize(
+    "obj", [o for o in k8s_objects() if o["kind"] in KEDA_SCHEMAS], ids=_object_id
+)
+def test_every_keda_object_is_a_redis_list_scaler_or_its_authentication(obj):
+    jsonschema.validate(obj, KEDA_SCHEMAS[obj["kind"]])
 
 
 def test_every_queue_has_exactly_one_worker_deployment_consuming_only_it():
@@ -279,8 +401,13 @@ def test_every_queue_scales_on_its_own_redis_list_in_steps_of_one_worker():
 
 
 def test_the_autoscaler_measures_the_redis_the_workers_consume():
-    broker = urlsplit(configmap()["FLEET_BROKER_URL"])
+    # The workers' broker URL is in the Secret: the one deploy/README.md creates.
+    broker = urlsplit(readme_secret_literals()[BROKER])
+    (redis_set,) = of_kind("StatefulSet")
+    (port,) = service_for(redis_set)["spec"]["ports"]
 
+    assert broker.hostname.split(".")[0] == service_for(redis_set)["metadata"]["name"]
+    assert (broker.port or 6379) == port["port"]
     for scaler in of_kind("ScaledObject"):
         trigger = scaler["spec"]["triggers"][0]["metadata"]
         assert trigger["address"] == f"{broker.hostname}:{broker.port or 6379}"
@@ -341,7 +468,7 @@ def test_the_mcp_server_requires_its_token_from_the_secret_and_stays_inside_the_
     assert env["FLEET_MCP_ADDRESS"]["value"] == "0.0.0.0"
     token = env["FLEET_MCP_TOKEN"]["valueFrom"]["secretKeyRef"]
     assert token["name"] == SECRET and not token.get("optional", False)
-    assert secret_refs(container) == {"FLEET_MCP_TOKEN", "FLEET_DATABASE_URL"}
+    assert secret_refs(container) == expected_secrets(container["args"])
     assert service_for(server)["spec"]["type"] == "ClusterIP"
 
 
@@ -362,7 +489,7 @@ def test_exactly_one_metrics_exporter_serves_metrics_on_its_port():
         assert probe["httpGet"] == {"path": "/metrics", "port": port["name"]}
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
     # It reads the ledger and Redis, and calls no provider.
-    assert secret_refs(container) == {"FLEET_DATABASE_URL"}
+    assert secret_refs(container) == expected_secrets(container["args"]) == {BROKER, LEDGER}
 
 
 def test_the_metrics_service_is_annotated_for_scraping_inside_the_cluster():
@@ -387,24 +514,218 @@ def test_the_metrics_service_is_annotated_for_scraping_inside_the_cluster():
 
 
 def test_secrets_come_only_from_the_secret_reference():
-    # No Secret object (values) is committed, the ConfigMap holds no secret...
+    # No Secret object (values) is committed, the ConfigMap holds no secret (no
+    # secret setting, no URL carrying a password)...
     assert of_kind("Secret") == []
     assert set(configmap()) & SECRET_ENV == set()
+    assert [k for k, v in configmap().items() if urlsplit(str(v)).password] == []
     # ...and every secret setting a container gets is a reference into the Secret.
+    for workload in fleet_workloads():
+        for container in pod_spec(workload)["containers"]:
+            for entry in container.get("env", []):
+                if entry["name"] in SECRET_ENV | {REDIS_PASSWORD}:
+                    assert "value" not in entry, entry["name"]
+                    assert entry["valueFrom"]["secretKeyRef"]["name"] == SECRET
+                    assert entry["valueFrom"]["secretKeyRef"]["key"] == entry["name"]
+
+
+def test_each_process_holds_exactly_the_secrets_its_work_reads():
+    # Given every fleet process, the Secret's keys it receives are those of its
+    # kind (the broker, the ledger, its own front door's) plus the credentials
+    # of the providers whose tools and syncs its queues run: no other.
+    for workload in of_kind("Deployment") + of_kind("Job"):
+        (container,) = pod_spec(workload)["containers"]
+
+        assert secret_refs(container) == expected_secrets(container["args"]), component(workload)
+
+
+def test_the_http_worker_holds_the_named_credentials_and_no_provider_token():
+    (container,) = pod_spec(workers_by_queue()["http"])["containers"]
+    refs = secret_refs(container)
+
+    assert {"FLEET_WEBHOOK_SECRETS", "FLEET_HTTP_CREDENTIALS"} <= refs
+    assert refs & {"GITHUB_TOKEN", "SLACK_BOT_TOKEN", "JIRA_API_TOKEN"} == set()
+
+
+def test_every_provider_declares_the_secret_settings_its_code_reads():
+    # The sets above are only as true as the declarations: each provider's code
+    # (its tools', its syncs' and its client factory's modules) reads no secret
+    # setting it does not declare, and declares only secret settings.
+    providers: dict[str, Provider] = {}
+    modules: dict[str, set[str]] = {}
+    for spec in catalog().values():
+        providers[spec.provider.name] = spec.provider
+        modules.setdefault(spec.provider.name, set()).add(spec.func.__module__)
+    for kind in sync_kinds().values():
+        modules.setdefault(kind.provider.name, set()).add(kind.fetch.__module__)
+    reads = re.compile(rf"\.({'|'.join(sorted(SECRET_FIELDS))})\b")
+
+    for name, provider in providers.items():
+        sources = modules[name] | {provider.client.__module__}
+        read = {
+            m for mod in sources for m in reads.findall(Path(sys.modules[mod].__file__).read_text())
+        }
+        assert read <= set(provider.secret_settings), name
+        assert set(provider.secret_settings) <= SECRET_FIELDS, name
+
+
+def test_the_deploy_readme_lists_each_pods_secrets_as_the_manifests_give_them():
+    text = (DEPLOY / "README.md").read_text()
+    table = text.split("| pod | keys of `toolfleet-secrets` |", 1)[1].split("\n\n", 1)[0]
+    documented: dict[str, set[str]] = {}
+    for row in table.splitlines()[2:]:
+        pods, keys = row.split("|")[1:3]
+        for pod in re.findall(r"`([\w-]+)`", pods):
+            documented[pod] = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", keys))
+
+    given = {
+        component(w): set().union(*(secret_refs(c) for c in pod_spec(w)["containers"]))
+        for w in fleet_workloads()
+    }
+    assert documented == given
+
+
+# ---- Redis' password ----------------------------------------------------------------
+
+
+def test_redis_requires_its_password_from_the_secret():
+    (redis_set,) = of_kind("StatefulSet")
+    (container,) = pod_spec(redis_set)["containers"]
+    entries = secret_entries(container)
+
+    # Redis runs with requirepass, expanded from an env entry of the Secret
+    # that must exist (not optional: no password, no Redis pod).
+    variable = re.fullmatch(r"\$\((\w+)\)", arg(container["args"], "--requirepass"))
+    assert variable, container["args"]
+    assert entries[variable.group(1)] == {"name": SECRET, "key": REDIS_PASSWORD}
+    # Its probes authenticate and want PONG (redis-cli exits 0 on NOAUTH).
+    assert entries["REDISCLI_AUTH"] == {"name": SECRET, "key": REDIS_PASSWORD}
+    for probe in (container["readinessProbe"], container["livenessProbe"]):
+        assert "PONG" in " ".join(probe["exec"]["command"])
+    assert "appendonly" in " ".join(container["args"])
+
+
+def test_every_fleet_process_reaches_redis_with_the_password_from_the_secret():
+    literals = readme_secret_literals()
+
+    # The broker URL is never in the ConfigMap; every process holding it gets
+    # it from the Secret, never optional...
+    assert {BROKER, "FLEET_RESULT_BACKEND"} & set(configmap()) == set()
     for container in all_containers():
-        for entry in container.get("env", []):
-            if entry["name"] in SECRET_ENV:
-                assert "value" not in entry, entry["name"]
-                assert entry["valueFrom"]["secretKeyRef"]["name"] == SECRET
-                assert entry["valueFrom"]["secretKeyRef"]["key"] == entry["name"]
+        for name in {BROKER, "FLEET_RESULT_BACKEND"} & secret_refs(container):
+            assert not secret_entries(container)[name].get("optional", False)
+    # ...and the URL deploy/README.md puts in the Secret carries Redis' password.
+    assert literals[REDIS_PASSWORD]
+    assert urlsplit(literals[BROKER]).password == literals[REDIS_PASSWORD]
 
 
-def test_each_worker_holds_only_its_own_providers_credential():
-    for queue, deployment in workers_by_queue().items():
-        (container,) = pod_spec(deployment)["containers"]
+def test_keda_reads_redis_password_from_the_secret():
+    auths = {a["metadata"]["name"]: a for a in of_kind("TriggerAuthentication")}
 
-        allowed = {"FLEET_DATABASE_URL"} | QUEUE_CREDENTIALS.get(queue, set())
-        assert secret_refs(container) == allowed, queue
+    for scaler in of_kind("ScaledObject"):
+        for trigger in scaler["spec"]["triggers"]:
+            refs = auths[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
+            assert {"parameter": "password", "name": SECRET, "key": REDIS_PASSWORD} in refs
+
+
+# ---- network policies ---------------------------------------------------------------
+
+KEDA_OPERATOR = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "keda-operator"}},
+}
+
+
+def policies_selecting(labels: dict[str, str]) -> list[dict[str, Any]]:
+    """The NetworkPolicies naming these pods (the namespace-wide one aside)."""
+    found = []
+    for policy in of_kind("NetworkPolicy"):
+        selector = policy["spec"]["podSelector"]
+        if not selector:
+            continue
+        assert set(selector) == {"matchLabels"}, policy["metadata"]["name"]
+        if selector["matchLabels"].items() <= labels.items():
+            found.append(policy)
+    return found
+
+
+def fleet_peer(peer: dict[str, Any]) -> set[str] | None:
+    """The fleet components a `from` peer admits; None for a peer outside the fleet."""
+    if set(peer) != {"podSelector"}:
+        return None  # another namespace (or addresses): not the fleet's pods
+    selector = peer["podSelector"]
+    if selector.get("matchLabels", {}).get("app.kubernetes.io/name") != "toolfleet":
+        return None
+    (expression,) = selector["matchExpressions"]
+    assert expression["key"] == "app.kubernetes.io/component"
+    assert expression["operator"] == "In"
+    return set(expression["values"])
+
+
+def ingress_of(policy: dict[str, Any]) -> tuple[set[str], list[dict[str, Any]], list[Any]]:
+    """(fleet components admitted, other peers, ports) of a one-rule policy."""
+    (rule,) = policy["spec"]["ingress"]
+    peers = rule["from"]
+    fleet = [fleet_peer(p) for p in peers]
+    admitted = set().union(*(f for f in fleet if f is not None))
+    return admitted, [p for p, f in zip(peers, fleet, strict=True) if f is None], rule["ports"]
+
+
+def test_the_namespace_denies_every_ingress_not_allowed_by_name():
+    catch_all = [p for p in of_kind("NetworkPolicy") if not p["spec"]["podSelector"]]
+
+    (deny,) = catch_all
+    assert deny["spec"]["policyTypes"] == ["Ingress"]
+    assert not deny["spec"].get("ingress")  # no rule: nothing comes in
+    # Every other policy has rules, each naming its peers and ports (a rule
+    # without `from` or `ports` would admit anyone, or any port).
+    for policy in of_kind("NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []):
+            assert rule.get("from") and rule.get("ports"), policy["metadata"]["name"]
+            for peer in rule["from"]:
+                assert "ipBlock" not in peer
+                assert peer.get("podSelector"), policy["metadata"]["name"]  # never all pods
+
+
+def test_only_the_fleet_pods_holding_the_broker_url_and_keda_reach_redis():
+    (redis_set,) = of_kind("StatefulSet")
+    (container,) = pod_spec(redis_set)["containers"]
+    (policy,) = policies_selecting(redis_set["spec"]["template"]["metadata"]["labels"])
+
+    admitted, others, ports = ingress_of(policy)
+
+    assert admitted == components_holding(BROKER)
+    assert others == [KEDA_OPERATOR]  # it measures the queues' lists
+    assert ports == [{"port": container["ports"][0]["containerPort"], "protocol": "TCP"}]
+
+
+def test_only_the_fleet_pods_holding_the_database_url_reach_postgres():
+    ledger = urlsplit(readme_secret_literals()[LEDGER])
+    (policy,) = policies_selecting({"app.kubernetes.io/name": "postgresql"})
+
+    admitted, others, ports = ingress_of(policy)
+
+    assert admitted == components_holding(LEDGER)
+    assert others == []
+    assert ports == [{"port": ledger.port or 5432, "protocol": "TCP"}]
+
+
+def test_only_the_front_doors_accept_connections_each_on_its_own_port_from_named_peers():
+    doors = {"mcp": MCP_PORT, "metrics": METRICS_PORT}
+
+    for workload in of_kind("Deployment") + of_kind("Job"):
+        policies = policies_selecting(workload["spec"]["template"]["metadata"]["labels"])
+        if component(workload) not in doors:
+            # Workers, beat, the migration and Flower (port-forward only) take no ingress.
+            assert policies == [], component(workload)
+            continue
+        (policy,) = policies
+        admitted, others, ports = ingress_of(policy)
+        (container,) = pod_spec(workload)["containers"]
+        assert admitted == set()
+        assert others and all(peer["podSelector"]["matchLabels"] for peer in others)
+        assert ports == [{"port": doors[component(workload)], "protocol": "TCP"}]
+        assert container["ports"][0]["containerPort"] == doors[component(workload)]
 
 
 def test_every_setting_the_manifests_set_is_a_setting_of_the_code():
@@ -570,14 +891,52 @@ def test_compose_mcp_requires_its_token_and_is_published_on_loopback_only():
     assert mcp["ports"] == [f"127.0.0.1:{MCP_PORT}:{MCP_PORT}"]
 
 
+def url_password(url: str) -> str | None:
+    """A compose URL's password, an env reference such as ${X:?...} kept whole."""
+    references = [m.group() for m in ENV_REFERENCE.finditer(url)]
+    for i, reference in enumerate(references):
+        url = url.replace(reference, f"reference{i}", 1)
+    password = urlsplit(url).password
+    for i, reference in enumerate(references):
+        password = password and password.replace(f"reference{i}", reference)
+    return password
+
+
 def test_compose_passes_secrets_through_from_the_environment_never_literally():
+    urls = {BROKER, "FLEET_RESULT_BACKEND", LEDGER}
     for name, service in compose()["services"].items():
         for key, value in service.get("environment", {}).items():
-            if key in SECRET_ENV - {"FLEET_DATABASE_URL"} or SECRET_LOOKING_NAME.search(key):
+            if key in SECRET_ENV - urls or SECRET_LOOKING_NAME.search(key):
                 assert value is None or ENV_REFERENCE.fullmatch(value), f"{name}: {key}"
-    for service in fleet_services().values():
-        password = urlsplit(service["environment"]["FLEET_DATABASE_URL"]).password
-        assert password is None or ENV_REFERENCE.fullmatch(password)
+    for name, service in fleet_services().items():
+        for key in urls & set(service["environment"]):
+            # A required reference: the URL always carries a password, never a written one.
+            password = url_password(service["environment"][key])
+            assert password and REQUIRED_REFERENCE.fullmatch(password), f"{name}: {key}"
+
+
+def test_each_compose_service_holds_exactly_the_secrets_its_work_reads():
+    for name, service in fleet_services().items():
+        held = set(service["environment"]) & SECRET_ENV
+
+        assert held == expected_secrets(service["command"]), name
+
+
+def test_compose_redis_requires_a_password_that_every_fleet_service_uses():
+    redis = compose()["services"]["redis"]
+    required = REQUIRED_REFERENCE.fullmatch(arg(redis["command"], "--requirepass"))
+
+    # requirepass from a variable that must be set (no default: compose refuses to start)...
+    assert required, redis["command"]
+    variable = required.group(1)
+    # ...which the health check authenticates with, wanting PONG (redis-cli exits 0 on NOAUTH)...
+    assert REQUIRED_REFERENCE.fullmatch(redis["environment"]["REDISCLI_AUTH"]).group(1) == variable
+    assert "PONG" in " ".join(redis["healthcheck"]["test"])
+    # ...and every fleet service's broker URL carries it.
+    for name, service in fleet_services().items():
+        if BROKER in service["environment"]:
+            password = url_password(service["environment"][BROKER])
+            assert REQUIRED_REFERENCE.fullmatch(password).group(1) == variable, name
 
 
 def test_every_setting_compose_sets_is_a_setting_of_the_code():
@@ -663,8 +1022,16 @@ def test_the_secret_settings_are_recognised():
         "SLACK_BOT_TOKEN",
         "JIRA_API_TOKEN",
         "FLEET_WEBHOOK_SECRETS",
+        "FLEET_HTTP_CREDENTIALS",
         "FLEET_FLOWER_BASIC_AUTH",
+        "FLEET_MCP_TOKEN",
         "FLEET_DATABASE_URL",
+        "FLEET_BROKER_URL",
     } <= SECRET_ENV
-    assert set(QUEUE_CREDENTIALS) <= set(QUEUES)
-    assert set().union(*QUEUE_CREDENTIALS.values()) <= SECRET_ENV
+    # ...and so are the sets derived from the declarations: each provider queue's
+    # own credential, all three for the syncs, none of a provider's for http.
+    assert provider_secrets("github") == {"GITHUB_TOKEN"}
+    assert provider_secrets("slack") == {"SLACK_BOT_TOKEN"}
+    assert provider_secrets("jira") == {"JIRA_API_TOKEN"}
+    assert provider_secrets("http") == {"FLEET_WEBHOOK_SECRETS", "FLEET_HTTP_CREDENTIALS"}
+    assert provider_secrets("syncs") == {"GITHUB_TOKEN", "SLACK_BOT_TOKEN", "JIRA_API_TOKEN"}

@@ -162,7 +162,9 @@ class Provider:
     makes the one cheap call ``fleet doctor`` checks them with (returning
     ``acts_as`` and ``limits``). ``sdk`` names the modules the provider's
     code binds lazily or imports when called (worker.tools.sdk): :meth:`connect`
-    loads them.
+    loads them. ``secret_settings`` names the :class:`Settings` fields holding its
+    credentials: a deployment gives each process exactly those of the providers
+    whose tools and syncs its queues run, and no other (tests/test_deploy.py).
     """
 
     name: str
@@ -173,6 +175,7 @@ class Provider:
     configured: Callable[[Settings], bool] | None = None
     probe: Probe | None = None
     sdk: tuple[str, ...] = ()
+    secret_settings: tuple[str, ...] = ()
     specs: list[ToolSpec] = field(default_factory=list)
 
     def connect(self, settings: Settings, credential: str) -> Any:
