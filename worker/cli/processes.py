@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,15 +12,22 @@ from worker.cli.output import fail
 from worker.queues import QUEUES
 from worker.settings import get_settings
 
+if TYPE_CHECKING:
+    from celery import Celery
 
-def _celery(argv: list[str]) -> None:
+
+def _app() -> Celery:
     from worker.syncs.config import SyncConfigError
 
     try:
         from worker.app import app
     except SyncConfigError as exc:  # refused at start, naming the entry and the field
         fail(str(exc))
-    app.start(argv)
+    return app
+
+
+def _celery(argv: list[str]) -> None:
+    _app().start(argv)
 
 
 @click.command()
@@ -64,10 +72,11 @@ def beat(loglevel: str) -> None:
 @click.option("--port", type=int, default=None, help="[FLEET_FLOWER_PORT]")
 @click.option("--address", default=None, help="[FLEET_FLOWER_ADDRESS]")
 def flower(port: int | None, address: str | None) -> None:
-    """Run Flower (dashboard and HTTP API). Without basic auth it binds loopback only."""
+    """Run Flower (dashboard and HTTP API). Without basic auth it binds loopback only;
+    requests a browser sends from another site are refused (worker.ops.flower_guard)."""
     settings = get_settings()
     address = address or settings.flower_address
-    argv = ["flower", f"--port={port or settings.flower_port}", f"--address={address}"]
+    argv = [f"--port={port or settings.flower_port}", f"--address={address}"]
     if settings.flower_basic_auth is not None:
         # Passed through the environment, never argv: argv is visible in `ps`.
         os.environ["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
@@ -75,7 +84,9 @@ def flower(port: int | None, address: str | None) -> None:
         os.environ.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     else:
         fail("Flower on a non-loopback address needs FLEET_FLOWER_BASIC_AUTH")
-    _celery(argv)
+    from worker.ops.flower_guard import serve
+
+    serve(_app(), argv)
 
 
 @click.command()
