@@ -26,7 +26,8 @@ from worker.errors import (
     parse_retry_after,
     status_error,
 )
-from worker.settings import HttpCredential, Settings, get_settings
+from worker.http_secrets import HttpCredential, WebhookKey, standard_secret_bytes
+from worker.settings import Settings, get_settings
 from worker.tools.catalog import Provider
 from worker.tools.context import current_call
 from worker.tools.params import params_config
@@ -116,7 +117,8 @@ class WebhookSend(BaseModel):
     url: str = Field(min_length=1, max_length=8192, description="The receiver's http(s) URL.")
     payload: dict[str, Any] = Field(description="The JSON object to deliver.")
     signing_key: str = Field(
-        default="default", description="Name of the signing secret in FLEET_WEBHOOK_SECRETS."
+        default="default",
+        description="Name of the signing key in FLEET_WEBHOOK_SECRETS (its secrets and format).",
     )
     event: str | None = Field(default=None, max_length=128, description="X-Webhook-Event value.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
@@ -162,34 +164,64 @@ def request(client: SafeHttp, p: HttpRequest) -> dict[str, Any]:
 
 @provider.tool("webhook.send", writes=True, idempotent=True)
 def send_webhook(client: SafeHttp, p: WebhookSend) -> dict[str, Any]:
-    """POST a JSON payload signed with HMAC-SHA256 under a named secret.
+    """POST a JSON payload signed under a named key (Standard Webhooks by default).
 
-    Headers: ``X-Signature-256: sha256=<hex of HMAC(secret, body)>``,
-    ``X-Webhook-Timestamp`` (unix seconds) and ``X-Webhook-Id`` (the run id,
-    the same on every retry, so receivers can de-duplicate).
+    Headers: ``webhook-id`` (the run id, the same on every retry, so receivers can
+    de-duplicate), ``webhook-timestamp`` (unix seconds of this attempt) and
+    ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``, one
+    signature per secret of the key. A key configured with the ``x-signature-256``
+    format sends ``X-Signature-256: sha256=<hex HMAC of the body>`` instead.
     """
-    secrets = get_settings().webhook_secrets
-    if p.signing_key not in secrets:
-        known = ", ".join(sorted(secrets)) or "none configured"
+    keys = get_settings().webhook_secrets
+    if p.signing_key not in keys:
+        known = ", ".join(sorted(keys)) or "none configured"
         raise BadParams(
             f"unknown signing key {p.signing_key!r} in FLEET_WEBHOOK_SECRETS (known: {known})"
         )
+    taken = sorted(h for h in p.headers if h.lower() in SIGNING_HEADERS)
+    if taken:
+        raise BadParams(f"webhook.send sets {', '.join(taken)} itself: do not pass it in headers")
     credential = _credential(p.credential, p.url, p.headers)
     body = json.dumps(p.payload, separators=(",", ":"), sort_keys=True).encode()
-    digest = hmac.new(secrets[p.signing_key].get_secret_value().encode(), body, hashlib.sha256)
     delivery_id = current_call().run_id
-    headers = {
-        **p.headers,
-        "Content-Type": "application/json",
-        "X-Signature-256": f"sha256={digest.hexdigest()}",
-        "X-Webhook-Timestamp": str(int(time.time())),
-        "X-Webhook-Id": delivery_id,
-    }
+    headers = {k: v for k, v in p.headers.items() if k.lower() != "content-type"}
+    headers["Content-Type"] = "application/json"
+    headers.update(sign(keys[p.signing_key], delivery_id, int(time.time()), body))
     if p.event:
         headers["X-Webhook-Event"] = p.event
     fetched = client.request("POST", p.url, headers=headers, content=body, credential=credential)
     _raise_for_status(fetched)
     return {"status": fetched.status, "delivery_id": delivery_id, **_decode_body(fetched)}
+
+
+SIGNING_HEADERS = frozenset(
+    {"webhook-id", "webhook-timestamp", "webhook-signature", "x-signature-256"}
+    | {"x-webhook-id", "x-webhook-timestamp", "x-webhook-event"}
+)
+
+
+def sign(key: WebhookKey, delivery_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The signature headers of one attempt at delivering ``body``."""
+    secrets = [secret.get_secret_value() for secret in key.secrets]
+    if key.format == "x-signature-256":
+        # One signature fits this header: the newest secret signs; the timestamp is unsigned.
+        digest = hmac.new(secrets[0].encode(), body, hashlib.sha256).hexdigest()
+        return {
+            "X-Signature-256": f"sha256={digest}",
+            "X-Webhook-Timestamp": str(timestamp),
+            "X-Webhook-Id": delivery_id,
+        }
+    signed = f"{delivery_id}.{timestamp}.".encode() + body
+    signatures = (
+        hmac.new(standard_secret_bytes(secret), signed, hashlib.sha256).digest()
+        for secret in secrets
+    )
+    return {
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(timestamp),
+        # Every secret of a key that rotates signs: a receiver holding either verifies.
+        "webhook-signature": " ".join(f"v1,{base64.b64encode(s).decode()}" for s in signatures),
+    }
 
 
 def _credential(name: str | None, url: str, headers: dict[str, str]) -> HttpCredential | None:
@@ -201,12 +233,20 @@ def _credential(name: str | None, url: str, headers: dict[str, str]) -> HttpCred
     if credential is None:
         known = ", ".join(sorted(credentials)) or "none configured"
         raise BadParams(f"unknown credential {name!r} in FLEET_HTTP_CREDENTIALS (known: {known})")
-    host = httpx.URL(url).host
-    if not credential.allows(host):
+    target = httpx.URL(url)
+    if not credential.allows(target.host, "https"):
         allowed = ", ".join(credential.hosts)
-        raise BadParams(f"credential {name!r} is not for {host!r} (only: {allowed})")
+        raise BadParams(f"credential {name!r} is not for {target.host!r} (only: {allowed})")
+    if not credential.allows(target.host, target.scheme):
+        raise BadParams(
+            f"credential {name!r} goes over https only: {target.host!r} is not among its "
+            "plain_http_hosts"
+        )
     if any(header.lower() == credential.header.lower() for header in headers):
-        raise BadParams(f"credential {name!r} sets {credential.header}: do not pass it in headers")
+        raise BadParams(
+            f"credential {name!r} sets the {credential.header} header itself: "
+            "do not pass it in headers"
+        )
     return credential
 
 

@@ -28,6 +28,10 @@ JIRA_USER = "sim@example.com"
 JIRA_SECRET = "jira-test-api-token-never-leaks"
 WEBHOOK_SECRET = "whsec_TestSigningSecretNeverLogged"
 PARTNER_SECRET = "partner-key-0123456789-never-shown"
+TLS_ONLY_SECRET = "tls-only-key-0123456789-never-shown"
+# A key being rotated (newest first) and one whose receiver verifies X-Signature-256.
+ROTATING_SECRETS = ("whsec_TmV3ZXN0U2lnbmluZ1NlY3JldE5ldmVyTG9nZ2Vk", "whsec_T2xkU2lnbmluZ0tleQ")
+LEGACY_WEBHOOK_SECRET = "legacy-signing-secret-never-logged"
 
 
 def _free_port() -> int:
@@ -52,9 +56,23 @@ TEST_ENV = {
     "FLEET_HTTP_ALLOWED_HOSTS": "localhost",
     "FLEET_RETRY_BASE_SECONDS": "0.2",
     "FLEET_RETRY_CAP_SECONDS": "2",
-    "FLEET_WEBHOOK_SECRETS": f'{{"default": "{WEBHOOK_SECRET}"}}',
+    "FLEET_WEBHOOK_SECRETS": json.dumps(
+        {
+            "default": WEBHOOK_SECRET,
+            "rotating": list(ROTATING_SECRETS),
+            "legacy": {"secrets": [LEGACY_WEBHOOK_SECRET], "format": "x-signature-256"},
+        }
+    ),
     "FLEET_HTTP_CREDENTIALS": json.dumps(
-        {"partner": {"header": "X-Api-Key", "value": PARTNER_SECRET, "hosts": ["localhost"]}}
+        {
+            "partner": {
+                "header": "X-Api-Key",
+                "value": PARTNER_SECRET,
+                "hosts": ["localhost"],
+                "plain_http_hosts": ["localhost"],  # the test servers speak plain http
+            },
+            "tls-only": {"header": "X-Api-Key", "value": TLS_ONLY_SECRET, "hosts": ["localhost"]},
+        }
     ),
     "GITHUB_TOKEN": GITHUB_SECRET,
     "GITHUB_API_URL": f"{SIM_URL}/github",

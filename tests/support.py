@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -49,13 +50,30 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+class _SniffingServer(_QuietServer):
+    """Speaks TLS to a client that opens with a handshake and plain HTTP to one that
+    does not, on one port: a redirect can then change the scheme alone."""
+
+    def __init__(self, address: Any, handler: Any, tls: ssl.SSLContext) -> None:
+        self.tls = tls
+        super().__init__(address, handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if request.recv(1, socket.MSG_PEEK) == b"\x16":  # a TLS record: the ClientHello
+            with self.tls.wrap_socket(request, server_side=True) as wrapped:
+                super().finish_request(wrapped, client_address)
+            return
+        super().finish_request(request, client_address)
+
+
 class ScriptedServer:
     """Answers each path with a scripted sequence of replies (the last one repeats).
 
-    Records every request it received, so a test can assert what reached it.
+    Records every request it received, so a test can assert what reached it. Given
+    ``tls`` (a server context), it answers https and http on the same port.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, list[Reply | Callable[[Seen], Reply]]] = {}
         self.seen: list[Seen] = []
         self.connections = 0
@@ -99,7 +117,10 @@ class ScriptedServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 
-        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        address = ("127.0.0.1", 0)
+        self.httpd = (
+            _SniffingServer(address, Handler, tls) if tls else _QuietServer(address, Handler)
+        )
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -111,8 +132,8 @@ class ScriptedServer:
             self.routes[path] = list(replies)
         return self.url(path)
 
-    def url(self, path: str, host: str = "localhost") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str, host: str = "localhost", scheme: str = "http") -> str:
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def _next(self, seen: Seen) -> Reply:
         with self._lock:

@@ -170,7 +170,7 @@ def test_fleet_up_serves_calls_metrics_and_simulated_providers_then_stops_cleanl
         sent = wait_final(_send(fleet, "webhook.send", {"url": hook, "payload": {"done": True}}))
         assert sent["status"] == "succeeded", sent["error"]
         (delivery,) = server.requests_to("/hook")
-        assert delivery.headers["X-Signature-256"].startswith("sha256=")
+        assert delivery.headers["webhook-signature"].startswith("v1,")
         # Each kind of agent, as the README shows it: Python, broker only, HTTP, MCP.
         for name, expected in README_EXAMPLES.items():
             lang, code = readme_example(fleet, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import itertools
@@ -113,17 +114,20 @@ def test_response_bodies_are_truncated_at_the_documented_size(client, server):
     assert len(result["body"]) == 262_144
 
 
-def test_webhook_is_signed_with_hmac_sha256_of_the_body(client, server):
+def test_webhook_is_signed_with_hmac_sha256_of_id_timestamp_and_body(client, server):
     url = server.route("/hook", Reply(204))
 
     call = client.call("webhook.send", {"url": url, "payload": {"b": 2, "a": 1}, "event": "push"})
     result = call.get(timeout=20)
 
     [seen] = server.requests_to("/hook")
-    expected = hmac.new(WEBHOOK_SECRET.encode(), seen.body, hashlib.sha256).hexdigest()
-    assert seen.headers["X-Signature-256"] == f"sha256={expected}"
-    assert abs(int(seen.headers["X-Webhook-Timestamp"]) - time.time()) < 30
-    assert seen.headers["X-Webhook-Id"] == call.id == result["delivery_id"]
+    timestamp = seen.headers["webhook-timestamp"]
+    signed = f"{call.id}.{timestamp}.".encode() + seen.body
+    key = base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"))
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert seen.headers["webhook-signature"] == f"v1,{expected}"
+    assert abs(int(timestamp) - time.time()) < 30
+    assert seen.headers["webhook-id"] == call.id == result["delivery_id"]
     assert seen.headers["X-Webhook-Event"] == "push"
     assert seen.body == b'{"a":1,"b":2}'
     assert result["status"] == 204

@@ -53,13 +53,13 @@ def test_countdowns_may_outlast_the_visibility_timeout():
 
 def test_settings_read_allowed_hosts_and_webhook_secrets_from_the_environment(monkeypatch):
     monkeypatch.setenv("FLEET_HTTP_ALLOWED_HOSTS", " Localhost, api.internal ,")
-    monkeypatch.setenv("FLEET_WEBHOOK_SECRETS", '{"ops": "s3cr3t-value"}')
+    monkeypatch.setenv("FLEET_WEBHOOK_SECRETS", '{"ops": "whsec_czNjcjN0LXZhbHVl"}')
 
     settings = Settings()
 
     assert settings.http_allowed_hosts == ["localhost", "api.internal"]
-    assert settings.webhook_secrets["ops"].get_secret_value() == "s3cr3t-value"
-    assert "s3cr3t-value" not in repr(settings)
+    assert settings.webhook_secrets["ops"].secrets[0].get_secret_value() == "whsec_czNjcjN0LXZhbHVl"
+    assert "czNjcjN0LXZhbHVl" not in repr(settings)
 
 
 @pytest.mark.parametrize(

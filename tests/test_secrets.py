@@ -206,7 +206,9 @@ def test_a_credential_is_refused_for_a_host_it_is_not_for(client):
 
 @pytest.mark.parametrize("hosts", [[], ["localhost"]])
 def test_a_credential_and_sensitive_headers_never_follow_a_redirect_to_another_host(server, hosts):
-    credential = HttpCredential(header="X-Api-Key", value=PARTNER_SECRET, hosts=hosts)
+    credential = HttpCredential(
+        header="X-Api-Key", value=PARTNER_SECRET, hosts=hosts, plain_http_hosts=["localhost"]
+    )
     server.route("/landing", Reply(200))
     url = server.route(
         "/moved", Reply(302, headers={"Location": server.url("/landing", "127.0.0.1")})

@@ -13,13 +13,13 @@ from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from worker.http_secrets import HttpCredential, WebhookKey, webhook_keys
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet"
@@ -31,38 +31,15 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
 
 
-class HttpCredential(BaseModel):
-    """A named credential for the HTTP tools: one header, sent only to ``hosts``."""
-
-    header: str = Field(default="Authorization", min_length=1, pattern=r"^[A-Za-z0-9-]+$")
-    value: SecretStr
-    hosts: list[str] = Field(
-        default_factory=list,
-        description="Hosts it may be sent to (*.example.com for subdomains); empty: any host.",
-    )
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("hosts")
-    @classmethod
-    def _lower(cls, hosts: list[str]) -> list[str]:
-        return [host.strip().lower().rstrip(".") for host in hosts if host.strip()]
-
-    def allows(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
-        if not self.hosts:
-            return True
-        return any(
-            host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:]))
-            for allowed in self.hosts
-        )
-
-
 class Settings(BaseSettings):
     """The fleet's configuration. See the README's configuration table."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FLEET_", env_file=None, extra="ignore", populate_by_name=True
+        env_prefix="FLEET_",
+        env_file=None,
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,  # a refused value may be a secret: never echo it
     )
 
     # --- infrastructure -------------------------------------------------
@@ -181,8 +158,10 @@ class Settings(BaseSettings):
     http_max_response_bytes: int = 262_144
     http_timeout_seconds: float = 30.0
     http_max_redirects: int = 5
-    webhook_secrets: dict[str, SecretStr] = Field(
-        default_factory=dict, description='JSON object: {"name": "secret", ...}'
+    webhook_secrets: dict[str, WebhookKey] = Field(
+        default_factory=dict,
+        description='JSON object: {"name": "whsec_...", "rotating": ["whsec_new", "whsec_old"],'
+        ' "legacy": {"secrets": ["..."], "format": "x-signature-256"}}',
     )
     http_credentials: dict[str, HttpCredential] = Field(
         default_factory=dict,
@@ -224,6 +203,11 @@ class Settings(BaseSettings):
             return [host.strip().lower() for host in value.split(",") if host.strip()]
         return value
 
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _webhook_keys(cls, value: object) -> object:
+        return webhook_keys(value)
+
     @field_validator("mcp_token")
     @classmethod
     def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -260,7 +244,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret, for redaction (longest first)."""
         secrets = [self.github_token, self.slack_bot_token, self.jira_api_token]
-        secrets.extend(self.webhook_secrets.values())
+        secrets.extend(secret for key in self.webhook_secrets.values() for secret in key.secrets)
         secrets.extend(credential.value for credential in self.http_credentials.values())
         secrets.extend([self.flower_basic_auth, self.mcp_token])
         values = {s.get_secret_value() for s in secrets if s is not None}

@@ -12,7 +12,17 @@ For every hop (the first request and each redirect):
   checked — a second DNS answer cannot swap in another — while the URL keeps
   its name for ``Host``, TLS SNI and certificate checks;
 - redirects are followed here, one hop at a time; a hop to a new host opens
-  a new, checked connection.
+  a new, checked connection. When a hop changes scheme, host or port, every
+  sensitively named header (``Authorization``, ``Cookie``,
+  ``Proxy-Authorization``, ``X-Api-Key``...) and the named credential are
+  dropped for the rest of the chain, an https -> http downgrade included.
+  (httpx's own redirect handling would keep a credential in any other header
+  and ``Proxy-Authorization``, and reads each redirect's body without a limit.)
+
+A named credential goes over plain ``http://`` only to the hosts it opts in
+with ``plain_http_hosts``. No cookie jar keeps anything: a ``Set-Cookie`` from
+one run is never sent by another (nor by a later hop of the same run), so no
+state passes between agents sharing a worker.
 
 Connections are pooled per process (keep-alive), keyed by host name: a
 pooled connection was checked when it was opened.
@@ -25,6 +35,7 @@ ignored: a proxy would connect to whatever it likes.
 from __future__ import annotations
 
 import functools
+import http.cookiejar
 import ipaddress
 import socket
 import ssl
@@ -37,8 +48,8 @@ import httpcore
 import httpx
 
 from worker.errors import Forbidden, NotFound, Unavailable
+from worker.http_secrets import HttpCredential
 from worker.redact import is_sensitive
-from worker.settings import HttpCredential
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -121,6 +132,25 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
 
+class NoCookies(http.cookiejar.CookiePolicy):
+    """A policy that stores no cookie and returns none: the shared client keeps no state."""
+
+    netscape = True
+    rfc2965 = hide_cookie2 = False
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: Any) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: Any) -> bool:
+        return False
+
+
 _clients: dict[frozenset[str], httpx.Client] = {}
 _clients_lock = threading.Lock()
 
@@ -134,6 +164,9 @@ def _client(allowed_hosts: frozenset[str]) -> httpx.Client:
                 transport=GuardedTransport(allowed_hosts),
                 follow_redirects=False,
                 trust_env=False,  # a proxy would connect wherever it likes
+                # The client is shared by every run of the process: a jar would hand one
+                # agent's session cookies to the next caller of that site.
+                cookies=http.cookiejar.CookieJar(policy=NoCookies()),
             )
         return client
 
@@ -177,14 +210,15 @@ class SafeHttp:
         credential: HttpCredential | None = None,
     ) -> Fetched:
         """One request, redirects followed by hand so that every hop is guarded.
-        ``credential``'s header is added on each hop to a host it is meant for."""
+        ``credential``'s header is added while the chain stays on the URL's origin."""
         target = httpx.URL(url, params=params) if params else httpx.URL(url)
         headers = dict(headers or {})
         client = _client(self.allowed_hosts)
-        first_host = target.host
+        if credential is not None and not credential.allows(target.host, target.scheme):
+            raise Forbidden(f"the credential may not be sent to {target.scheme}://{target.host}")
         for _hop in range(self.max_redirects + 1):
             sent = headers
-            if credential is not None and _meant_for(credential, target.host, first_host):
+            if credential is not None:
                 sent = {**headers, credential.header: credential.value.get_secret_value()}
             fetched = self._send(client, method, target, sent, content)
             location = fetched.headers.get("location")
@@ -193,9 +227,11 @@ class SafeHttp:
             next_target = target.join(location)
             if fetched.status == 303 or (fetched.status in (301, 302) and method == "POST"):
                 method, content = "GET", None
-            if next_target.host != target.host:
-                # Credentials meant for one origin never follow a redirect to another.
+            if _origin(next_target) != _origin(target):
+                # What authenticates to one origin never follows a redirect to another:
+                # a downgrade to http or another port of the same host is another origin.
                 headers = {k: v for k, v in headers.items() if not is_sensitive(k)}
+                credential = None
             target = next_target
         raise Unavailable(f"more than {self.max_redirects} redirects", {"url": str(target)})
 
@@ -248,10 +284,9 @@ class SafeHttp:
         return b"".join(chunks), False
 
 
-def _meant_for(credential: HttpCredential, host: str, first_host: str) -> bool:
-    """A credential goes to its listed hosts; one that lists none, to the URL the
-    agent named and never to wherever a redirect points."""
-    return credential.allows(host) if credential.hosts else host == first_host
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (httpx normalizes a scheme's default port to None)."""
+    return url.scheme, url.host.lower().rstrip("."), url.port
 
 
 @functools.cache

@@ -14,6 +14,7 @@ no port stays taken for the next one.
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import os
@@ -128,7 +129,7 @@ def up(
             )
         if not settings.webhook_secrets:
             # webhook.send needs a signing key; a demo fleet makes one up (never shown).
-            demo_key = {"default": secrets.token_urlsafe(32)}
+            demo_key = {"default": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()}
             os.environ["FLEET_WEBHOOK_SECRETS"] = json.dumps(demo_key)
             click.echo("Demo webhook signing key 'default' (FLEET_WEBHOOK_SECRETS): random")
     specs += [
