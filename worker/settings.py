@@ -152,6 +152,17 @@ class Settings(BaseSettings):
     mcp_wait_seconds: float = Field(
         default=30.0, ge=0, description="How long tools/call waits before answering with a run id."
     )
+    mcp_max_waits: int = Field(
+        default=32,
+        ge=1,
+        description="Long waits `fleet mcp` holds at once, of each kind (calls, event polls).",
+    )
+    mcp_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="More Host values `fleet mcp --http` answers."
+    )
+    mcp_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins of browser pages allowed to call it."
+    )
 
     # --- HTTP tools --------------------------------------------------------
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -196,7 +207,9 @@ class Settings(BaseSettings):
     jira_username: str | None = Field(default=None, validation_alias=_env("JIRA_USERNAME"))
     jira_api_token: SecretStr | None = Field(default=None, validation_alias=_env("JIRA_API_TOKEN"))
 
-    @field_validator("http_allowed_hosts", mode="before")
+    @field_validator(
+        "http_allowed_hosts", "mcp_allowed_hosts", "mcp_allowed_origins", mode="before"
+    )
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):

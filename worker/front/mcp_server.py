@@ -22,15 +22,17 @@ handlers list the catalog as it is and answer ``tools/call`` with those results.
 - **Progress.** With a progress token (recorded as the run's ``agent_task_id``; else
   ``mcp:<request id>``), each change of the run's ledger state is a progress
   notification: queued → running → parked / retrying, with the reason.
-- **Transports.** stdio, and Streamable HTTP (uvicorn) behind the SDK's bearer-token
-  middleware when ``FLEET_MCP_TOKEN`` is set; the CLI refuses to listen beyond loopback
-  without one.
+- **Threads.** Waits, ledger reads and event polls are synchronous and run in worker
+  threads, each kind in its own bounded lane (worker.front.mcp_lanes): long waits cannot
+  take the threads a ``fleet__get_run`` or a new call needs.
+- **Transports.** stdio, and Streamable HTTP (worker.front.mcp_http: every route behind
+  the SDK's Host/Origin check and, with ``FLEET_MCP_TOKEN``, its bearer check); the CLI
+  refuses to listen beyond loopback without a token.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import threading
 from functools import partial
@@ -38,10 +40,7 @@ from typing import Any
 
 import anyio
 import anyio.from_thread
-import anyio.to_thread
 import mcp_types as types
-from mcp.server.auth.provider import AccessToken
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from pydantic import BaseModel
@@ -55,8 +54,10 @@ from worker.front.mcp_calls import (
     RunView,
     call_and_wait,
     events_page,
+    failure,
     get_run,
 )
+from worker.front.mcp_lanes import Busy, Lanes
 from worker.tools.catalog import SAFE_SEPARATOR, catalog
 
 SERVER_NAME = "toolfleet"
@@ -125,7 +126,7 @@ def _own_tool(
     )
 
 
-def build_server(client: FleetClient, wait_seconds: float) -> Server[Any]:
+def build_server(client: FleetClient, wait_seconds: float, lanes: Lanes) -> Server[Any]:
     """The low-level server: the listing is made once (the catalog does not change)."""
     listing = types.ListToolsResult(tools=tool_listing())
 
@@ -137,11 +138,18 @@ def build_server(client: FleetClient, wait_seconds: float) -> Server[Any]:
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        own = OWN_TOOLS.get(params.name.replace(SAFE_SEPARATOR, "."))
-        if own is not None:  # answered here, from the ledger or the events stream
-            outcome = await anyio.to_thread.run_sync(own, params.arguments)
-        else:
-            outcome = await _call(ctx, client, params, wait_seconds)
+        name = params.name.replace(SAFE_SEPARATOR, ".")
+        own = OWN_TOOLS.get(name)
+        try:
+            if own is not None:  # answered here, from the ledger or the events stream
+                polls = name == EVENTS and _waits(params.arguments)
+                lane = lanes.polls if polls else lanes.reads
+                outcome = await lanes.run(lane, partial(own, params.arguments))
+            else:
+                outcome = await _call(ctx, client, params, wait_seconds, lanes)
+        except Busy as exc:  # nothing was published: the agent may ask again
+            retry = exc.retry_after_seconds
+            outcome = failure("Busy", str(exc), retryable=True, retry_after_seconds=retry)
         return _as_result(outcome)
 
     return Server(
@@ -153,13 +161,23 @@ def build_server(client: FleetClient, wait_seconds: float) -> Server[Any]:
     )
 
 
+def _waits(arguments: dict[str, Any] | None) -> bool:
+    """Whether a ``fleet.events`` call asks to wait (invalid values are refused quickly)."""
+    wait = (arguments or {}).get("wait")
+    return isinstance(wait, int | float) and wait > 0
+
+
 async def _call(
     ctx: ServerRequestContext[Any],
     client: FleetClient,
     params: types.CallToolRequestParams,
     wait_seconds: float,
+    lanes: Lanes,
 ) -> Outcome:
-    """Publish and wait in a worker thread (Celery is synchronous), telling progress back."""
+    """Publish and wait in a worker thread (Celery is synchronous), telling progress back.
+
+    With every call wait taken, the call is still published, in the reads lane, and
+    answered at once with its run id, as one that outlived its wait."""
     progress_token = (ctx.meta or {}).get("progress_token")
     stop = threading.Event()
     sent = 0
@@ -173,19 +191,23 @@ async def _call(
         with contextlib.suppress(Exception):
             anyio.from_thread.run(ctx.session.report_progress, sent, None, line)
 
+    agent_task_id = f"mcp:{ctx.request_id}" if progress_token is None else str(progress_token)
     wait = partial(
         call_and_wait,
         client,
         params.name,
         params.arguments,
-        agent_task_id=f"mcp:{ctx.request_id}" if progress_token is None else str(progress_token),
-        wait_seconds=wait_seconds,
+        agent_task_id=agent_task_id,
         tell=tell,
         stop=stop,
     )
     try:
         # A cancelled request does not wait for the thread: ``stop`` ends its wait soon.
-        return await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
+        try:
+            waited = partial(wait, wait_seconds=wait_seconds)
+            return await lanes.run(lanes.calls, waited, abandon_on_cancel=True)
+        except Busy:  # every call wait is taken: published all the same, answered at once
+            return await lanes.run(lanes.reads, partial(wait, wait_seconds=0))
     finally:
         stop.set()
 
@@ -219,36 +241,3 @@ def serve_stdio(server: Server[Any]) -> None:
             await server.run(read, write, server.create_initialization_options())
 
     anyio.run(main)
-
-
-class StaticToken:
-    """The SDK's ``TokenVerifier`` for one shared bearer token (``FLEET_MCP_TOKEN``)."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token.encode()
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        if hmac.compare_digest(token.encode(), self._token):  # constant time
-            return AccessToken(token=token, client_id="fleet-mcp", scopes=[])
-        return None
-
-
-def serve_http(server: Server[Any], address: str, port: int, token: str | None) -> None:
-    """Serve Streamable HTTP at ``/mcp`` and completion events at ``/events``
-    (worker.front.http_events); every request needs ``token`` when one is given."""
-    import uvicorn
-
-    auth: dict[str, Any] = {}
-    if token is not None:
-        host = f"[{address}]" if ":" in address else address
-        # The SDK's bearer middleware wants AuthSettings; with no OAuth provider and no
-        # resource metadata, the issuer URL is never served or checked.
-        auth = {
-            "auth": AuthSettings(issuer_url=f"http://{host}:{port}", resource_server_url=None),
-            "token_verifier": StaticToken(token),
-        }
-    from worker.front.http_events import events_route
-
-    app = server.streamable_http_app(host=address, **auth)
-    app.router.routes.append(events_route(token))  # completion events, for HTTP-only agents
-    uvicorn.run(app, host=address, port=port, log_level="warning")
