@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from tasks.shared.clients import per_thread, require
 from tasks.shared.paging import PageParams, page
+from tasks.slack_channels import CHANNEL_ID, channel_scope, remember
 from worker.errors import (
     BadParams,
     Conflict,
@@ -52,12 +53,12 @@ if TYPE_CHECKING:
 # Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
 slack_sdk = lazy("slack_sdk")
 
-CHANNEL_ID = r"[CGD][A-Z0-9]{2,20}"
 # Slack's rule: lowercase letters, digits, "-" and "_", at least one letter or digit.
 CHANNEL_NAME = r"[a-z0-9_-]*[a-z0-9][a-z0-9_-]*"
 TS = r"^[0-9]{1,10}\.[0-9]{1,6}$"  # not \d: pydantic's \d also takes non-ASCII digits
 # Rate scopes: Slack limits each Web API method by its tier, per workspace, and
-# chat.postMessage to about one message per second per channel. History and
+# chat.postMessage to about one message per second per channel (keyed by the
+# channel's ID however the agent named it: tasks.slack_channels). History and
 # replies are Tier 1 (1/min) for apps not approved for the Slack Marketplace.
 TIER1_HISTORY = "slack-tier1:{credential}:conversations.history"
 LIMITS = {
@@ -295,7 +296,8 @@ def _posted_message(slack: WebClient, p: PostMessage, since: datetime) -> dict[s
 @provider.tool(
     "slack.post_message",
     writes=True,
-    scopes=["slack-post:{credential}", "slack-channel:{credential}:{channel}"],
+    scopes=["slack-post:{credential}", "slack-channel:{credential}:{channel_id}"],
+    scope_values=channel_scope,
     reconcile=_posted_message,
     reconcile_scopes=[TIER1_HISTORY],  # replies are looked up on the same budget
 )
@@ -306,6 +308,7 @@ def post_message(slack: WebClient, p: PostMessage) -> dict[str, Any]:
     # and a retry after a lost response first looks for it (_posted_message).
     marker = {"event_type": MARKER_EVENT, "event_payload": {"run_id": current_call().run_id}}
     data = slack.chat_postMessage(**args, metadata=marker).data
+    remember(p.channel, str(data.get("channel")), "default")  # a name's ID, for its scope
     message = data.get("message") or {}
     result = {"channel": data["channel"], "ts": data["ts"], "text": message.get("text", p.text)}
     return result | _present(thread_ts=message.get("thread_ts"))

@@ -39,6 +39,9 @@ RateHeaders = Callable[[Any], dict[str, str]]
 Probe = Callable[[Any, Settings], dict[str, Any]]
 # (client, params, since) -> the result of a write an earlier attempt already made, or None
 Reconciler = Callable[[Any, Any, datetime], dict[str, Any] | None]
+# (params, credential) -> more values for the scope templates (the provider's own id of
+# what the params name, however the agent spelled it); never raises
+ScopeValues = Callable[[Any, str], Mapping[str, str]]
 SAFE_SEPARATOR = "__"
 # The package whose PROVIDER_MODULES declare the tools (imported on first use).
 TOOLS_PACKAGE = "tasks"
@@ -62,6 +65,7 @@ class ToolSpec:
     backoff_cap_seconds: float | None = None
     reconcile: Reconciler | None = None
     reconcile_scopes: tuple[str, ...] = ()
+    scope_values: ScopeValues | None = None
 
     @property
     def queue(self) -> str:
@@ -196,6 +200,7 @@ class Provider:
         backoff_cap_seconds: float | None = None,
         reconcile: Reconciler | None = None,
         reconcile_scopes: tuple[str, ...] | list[str] = (),
+        scope_values: ScopeValues | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare ``fn(client, params)`` as the tool ``name``.
 
@@ -205,7 +210,8 @@ class Provider:
         lost, its worker killed) it looks for the effect an earlier attempt had
         since the run started, and if found that becomes the result instead of
         writing again (see worker.tools.reconcile); ``reconcile_scopes`` are the
-        extra scopes that lookup spends.
+        extra scopes that lookup spends. ``scope_values`` adds template values the
+        params do not hold as such (a Slack channel's ID for its name).
         """
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -224,6 +230,7 @@ class Provider:
                 backoff_cap_seconds=backoff_cap_seconds,
                 reconcile=reconcile,
                 reconcile_scopes=tuple(reconcile_scopes),
+                scope_values=scope_values,
             )
             if name in _CATALOG:
                 raise ValueError(f"tool {name!r} declared twice")

@@ -38,9 +38,12 @@ logger = logging.getLogger(__name__)
 
 
 def scopes_of(spec: ToolSpec, params: Any, *, reconciling: bool = False) -> list[str]:
-    """The call's rate scopes: the tool's templates filled with its params and credential
-    (plus what a reconcile lookup spends, when one will run)."""
+    """The call's rate scopes: the tool's templates filled with its params, credential and
+    what the tool's ``scope_values`` add (plus what a reconcile lookup spends, when one
+    will run)."""
     values = {"credential": "default", **params.model_dump()}
+    if spec.scope_values is not None:  # e.g. the ID of a channel given by name
+        values.update(spec.scope_values(params, str(values["credential"])))
     templates = spec.scopes + (spec.reconcile_scopes if reconciling else ())
     return [template.format(**values) for template in templates]
 

@@ -26,7 +26,10 @@ from worker.settings import Settings, get_settings
 from worker.tools.governor.limits import SCHEDULE_SLACK, Budget
 
 PREFIX = "fleet:gov:"
-SCOPES_KEY = PREFIX + "scopes"
+# Every scope in use, scored by when its state is gone (acquire.lua): idle ones leave.
+SCOPES_KEY = PREFIX + "scope-index"
+LEGACY_SCOPES_KEY = PREFIX + "scopes"  # the set it replaces, which only ever grew
+SCOPE_IDLE_SECONDS = 60  # a scope stays listed (fleet limits) this long after its last use
 Outcome = Literal["ok", "unavailable"]
 
 
@@ -79,6 +82,7 @@ class Governor:
         self.settings = settings
         self._acquire = client.register_script(_script("acquire.lua"))
         self._learn = client.register_script(_script("learn.lua"))
+        self._legacy_gone = False
 
     def acquire(
         self, budgets: list[Budget], provider: str, *, run_id: str, reserved: bool = False
@@ -88,6 +92,9 @@ class Governor:
         ``reserved``: the call parked with a reservation and is back: its tokens
         were taken then, only closed scopes and the circuit are checked now.
         """
+        if not self._legacy_gone:  # once per process, on first use (never at import)
+            self.redis.delete(LEGACY_SCOPES_KEY)
+            self._legacy_gone = True
         keys = [circuit_key(provider), SCOPES_KEY]
         args: list[Any] = [
             "1" if reserved else "0",
@@ -95,6 +102,7 @@ class Governor:
             self._probe_lease(),
             len(budgets),
             SCHEDULE_SLACK,
+            SCOPE_IDLE_SECONDS,
         ]
         for budget in budgets:
             scope = budget.scope
@@ -143,6 +151,7 @@ class Governor:
         keys += [learned_key(first.scope)]
         for index in range(len(first.limits)):
             keys += [tat_key(first.scope, index), meter_key(first.scope, index)]
+        keys.append(SCOPES_KEY)
         args: list[Any] = [
             outcome,
             self.settings.circuit_failures,

@@ -1,7 +1,8 @@
 -- Learn from one call's outcome, for the whole fleet, atomically.
 --
 -- KEYS[1] circuit hash; then per scope: closed key; then the first scope's
---   learned hash and, per limit, its TAT and meter keys.
+--   learned hash and, per limit, its TAT and meter keys; last, the scopes index
+--   (acquire.lua), so that a scope closed or learned for longer stays listed as long.
 -- ARGV[1] outcome: "ok" (answered), "unavailable" (5xx, timeout, no answer);
 -- ARGV[2] failures that open the circuit, ARGV[3] cool-down (s), ARGV[4] "1"
 --   if this call was the half-open probe; ARGV[5] retry-after (s) or "";
@@ -12,6 +13,16 @@
 local t = redis.call("TIME")
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local nscopes = tonumber(ARGV[9])
+local index = KEYS[#KEYS]
+
+-- The scope whose closed key is `closed_key` stays indexed until `until_at` at least.
+local function listed_until(closed_key, until_at)
+  local scope = string.match(closed_key, "^.-closed:(.*)$")
+  redis.call("ZADD", index, "GT", until_at, scope)
+  if redis.call("TTL", index) < until_at - now then
+    redis.call("EXPIRE", index, math.ceil(until_at - now))
+  end
+end
 
 -- Circuit: consecutive unavailable outcomes open it; any answer closes it.
 if ARGV[1] == "unavailable" then
@@ -32,6 +43,7 @@ if ARGV[5] ~= "" then
     if until_at > current then
       redis.call("SET", KEYS[1 + i], tostring(until_at), "PX",
         math.max(1, math.ceil(tonumber(ARGV[5]) * 1000)))
+      listed_until(KEYS[1 + i], until_at)
     end
   end
 end
@@ -44,6 +56,7 @@ if ARGV[6] ~= "" and ARGV[8] ~= "" then
     redis.call("HSET", learned, "remaining", remaining, "limit", ARGV[7], "reset", reset,
       "at", now)
     redis.call("PEXPIREAT", learned, math.ceil(reset * 1000) + 1000)
+    listed_until(KEYS[2], reset + 1)
     if remaining <= 0 then
       local current = tonumber(redis.call("GET", KEYS[2]) or "0") or 0
       if reset > current then

@@ -1,6 +1,7 @@
 """What the governor knows right now, for ``fleet limits`` (read-only).
 
-For every scope a call has taken: its limits, the tokens left in each of
+For every scope a call has taken and whose state is not gone yet (acquire.lua's
+index forgets idle scopes): its limits, the tokens left in each of
 our buckets, when they are full again, what the provider last said
 (remaining, limit, reset: the learned-from-headers flag), whether it is
 closed and until when, and how many runs are parked waiting for it; for
@@ -51,7 +52,7 @@ def snapshot(
     """``declared``: every provider's limits by kind; ``providers``: kind → provider."""
     seconds, micros = client.time()
     now = seconds + micros / 1e6
-    scopes = sorted(_text(s) for s in client.smembers(SCOPES_KEY))
+    scopes = sorted(_text(s) for s in client.zrangebyscore(SCOPES_KEY, now, "+inf"))
     circuits = {
         name: _circuit(client.hgetall(circuit_key(name)), now)
         for name in sorted(set(providers.values()))
