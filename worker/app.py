@@ -53,8 +53,12 @@ def create_app() -> Celery:
     # queue as a dead letter instead of crashing the worker. Registered under the
     # scheme itself, so URLs stay redis:// and Flower still reads queue lengths.
     register_transport()
-    # Argument reprs (task events, Flower) are written masked: see worker.broker.reprs.
-    celery_app = Celery("toolfleet", amqp="worker.broker.reprs:FleetAMQP")
+    # Argument reprs and failures (task events, Flower) are masked: worker.broker.reprs.
+    celery_app = Celery(
+        "toolfleet",
+        amqp="worker.broker.reprs:FleetAMQP",
+        events="worker.broker.reprs:FleetEvents",
+    )
     celery_app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options={

@@ -16,7 +16,10 @@
 
 An error's constructor takes ``(message, details)`` — both JSON — so Celery's
 JSON exception serialization rebuilds the same class on the caller's side and
-``AsyncResult.get()`` raises it. Messages are redacted and truncated here, once.
+``AsyncResult.get()`` raises it. Messages are redacted and truncated here, once,
+and details redacted: both are the exception's ``args``, which Celery stores in
+the result backend and shows in task events (``repr(exc)``), so nothing an error
+carries may hold a secret.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from worker.redact import redact
+from worker.redact import redact, redact_json
 
 MAX_MESSAGE_CHARS = 500
 
@@ -43,7 +46,7 @@ class ToolError(Exception):
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[: MAX_MESSAGE_CHARS - 1] + "…"
         # Stored as JSONB, which has no Infinity or NaN: such a value is kept as text.
-        clean = {k: _storable(v) for k, v in (details or {}).items() if v is not None}
+        clean = redact_json({k: _storable(v) for k, v in (details or {}).items() if v is not None})
         super().__init__(message, clean)
         self.message = message
         self.details: dict[str, Any] = clean

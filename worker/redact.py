@@ -9,11 +9,14 @@ the result backend, task events and Flower, log lines:
 - **by value**: each configured secret (tokens, webhook keys, named HTTP
   credentials) is replaced with ``***`` wherever it appears;
 - **by name**: the value of a sensitive name is masked — in JSON-shaped
-  values the value of a sensitive key, in text a ``"name": "value"`` pair, a
-  URL query parameter, or an ``Authorization``-style ``Bearer ...`` token.
-  Sensitive names are ``Authorization``, ``Proxy-Authorization``, ``Cookie``,
-  ``Set-Cookie`` and any name containing token, secret, password, api-key
-  (``api_key``, ``apikey``) or signature.
+  values the value of a sensitive key; in text a ``"name": "value"`` pair, a
+  ``name=value`` or ``name: value`` (a query or form parameter, a header
+  written out, a log line), an ``Authorization``-style ``Bearer ...`` or
+  ``Basic ...`` credential, and a URL's userinfo (``https://user:pw@host``).
+  Sensitive names (:data:`SENSITIVE_EXACT`, :data:`SENSITIVE_PARTS`: declared
+  once, the text patterns are derived from them) are ``auth``, ``jwt`` and any
+  name containing authorization, cookie, token, secret, password, api-key,
+  signature, credentials, passphrase or private-key.
 
 Masking by name keeps numbers, booleans and nulls (``max_tokens: 100`` is not
 a credential) and masks strings and containers whole.
@@ -33,21 +36,64 @@ from typing import Any
 MASK = "***"
 NUL_REPLACEMENT = "\ufffd"
 
-SENSITIVE_EXACT = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-SENSITIVE_PARTS = ("token", "secret", "password", "passwd", "api-key", "apikey", "signature")
-_NAME_PATTERN = r"authorization|cookie|token|secret|passw(?:or)?d|api[-_]?key|signature"
-# A URL query parameter with a sensitive name: ?access_token=...&
-_QUERY = re.compile(rf"(?i)([?&;][^=&\s#]*(?:{_NAME_PATTERN})[^=&\s#]*=)[^&\s#'\"]+")
-# "name": "value" or 'name': 'value' (JSON, Python reprs) with a sensitive name.
+# Whole names only: "auth" is no part of "author".
+SENSITIVE_EXACT = frozenset({"auth", "jwt"})
+SENSITIVE_PARTS = (
+    "authorization",  # and Proxy-Authorization, X-Authorization
+    "cookie",  # and Set-Cookie
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "api-key",
+    "apikey",
+    "signature",
+    "credentials",  # not "credential": the http tools' param of that name holds a name
+    "passphrase",
+    "private-key",
+    "privatekey",
+)
+# Headers whose value runs to the end of the line (Cookie: a=1; b=2).
+_WHOLE_LINE = ("authorization", "cookie")
+
+
+def _alternatives(names: tuple[str, ...] | frozenset[str], whole_word: bool) -> str:
+    """A regex alternative per name, its ``-`` matching ``-``, ``_`` or nothing."""
+    spelled = [name.replace("-", "[-_]?") for name in sorted(names)]
+    if whole_word:
+        spelled = [rf"(?<![\w-]){name}(?![\w-])" for name in spelled]
+    return "|".join(spelled)
+
+
+_NAME = f"{_alternatives(SENSITIVE_PARTS, False)}|{_alternatives(SENSITIVE_EXACT, True)}"
+# "name": "value" or 'name': 'value' (JSON, Python reprs) with a sensitive name, and
+# a (name, value) pair, of bytes too: (b'X-Api-Key', b'...') in an HTTP client's log.
 _QUOTED_PAIR = re.compile(
-    rf"""(?i)(["'])([^"'\n]{{0,64}}(?:{_NAME_PATTERN})[^"'\n]{{0,64}})\1(\s*[:=]\s*)"""
+    rf"""(?i)(["'])([^"'\n]{{0,64}}(?:{_NAME})[^"'\n]{{0,64}})\1(\s*[:=,]\s*b?)"""
     r"""(["'])(?:(?!\4)[^\\]|\\.)*\4"""
 )
-# An Authorization value on its own: "Bearer eyJ...", "Basic dXNlcjpw...". A credential
-# has a digit or padding somewhere; words ("Basic authentication failed") do not.
-_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)\s+(?=[\w.~+/=-]*[0-9=])[\w.~+/=-]{8,}", re.I)
-# Cheap pre-check: text without any sensitive name needs no pattern work.
-_ANY_NAME = re.compile(rf"(?i){_NAME_PATTERN}|bearer|basic")
+# A header written out as text, whose value has spaces: masked to the end of the line.
+_SCHEME = r"(?:(?:bearer|basic|token|digest)\s+)?"  # kept: it says what kind was masked
+_HEADER_LINE = re.compile(
+    rf"(?im)([\w-]*(?:{_alternatives(_WHOLE_LINE, False)})\s*:[ \t]*{_SCHEME})[^\r\n]+"
+)
+# name=value or name: value — a query or form parameter, a field or header written out
+# (a log line, a body). The name may be one part of a longer one (x-api-key,
+# client_secret); the value runs to a separator. Quoted values are the pattern above's.
+_PAIR = re.compile(
+    rf"(?i)((?<![\w.-])[\w.-]*(?:{_NAME})[\w.-]*)(\s*[:=]\s*)(?![\s\"'{{\[])"
+    rf"({_SCHEME})([^\s&,;'\"#]+)"
+)
+# An Authorization value on its own: "Bearer eyJ...", "Basic dXNlcjpw...", letters
+# only included; the words that follow a scheme in prose ("Basic authentication
+# failed") are kept.
+_AUTH_SCHEME = re.compile(
+    r"(Bearer|Basic)\s+(?!(?:authentication|authorization|realm)\b)[\w.~+/=-]{8,}", re.I
+)
+# A URL's userinfo: https://user:password@host, https://token@host.
+_USERINFO = re.compile(r"://[^/?#\s@]+@")
+# Cheap pre-check: text without a sensitive name or a userinfo needs no pattern work.
+_ANY_NAME = re.compile(rf"(?i){_NAME}|bearer|basic|://[^/?#\s@]+@")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -81,9 +127,18 @@ def redact(text: str) -> str:
             text = text.replace(secret, MASK)
     if _ANY_NAME.search(text) is None:
         return text
-    text = _QUERY.sub(rf"\1{MASK}", text)
+    text = _USERINFO.sub(f"://{MASK}@", text)
     text = _QUOTED_PAIR.sub(rf"\1\2\1\3\4{MASK}\4", text)
+    text = _HEADER_LINE.sub(rf"\1{MASK}", text)
+    text = _PAIR.sub(_masked_pair, text)
     return _AUTH_SCHEME.sub(rf"\1 {MASK}", text)
+
+
+def _masked_pair(match: re.Match[str]) -> str:
+    name, separator, scheme, value = match.groups()
+    if value.startswith(MASK) or (value.isdigit() and len(value) < 8):
+        return match.group(0)  # masked already; a count (max_tokens=100) is no credential
+    return f"{name}{separator}{scheme}{MASK}"
 
 
 def may_hold_secret(text: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -261,6 +262,9 @@ class Settings(BaseSettings):
         secrets.extend(credential.value for credential in self.http_credentials.values())
         secrets.extend([self.flower_basic_auth, self.mcp_token])
         values = {s.get_secret_value() for s in secrets if s is not None}
+        # The services' passwords, which their URLs carry (shown masked anyway: userinfo).
+        urls = (self.broker_url, self.effective_result_backend, self.database_url)
+        values.update(password for url in urls if (password := urlsplit(url).password))
         # Very short values would redact ordinary words; nobody uses them as secrets.
         return sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
 

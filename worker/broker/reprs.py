@@ -1,4 +1,4 @@
-"""What task events, logs and Flower show of a call's arguments: masked reprs.
+"""What task events, logs and Flower show of a call: masked reprs and failures.
 
 A Celery message carries ``argsrepr``/``kwargsrepr`` headers, written by the
 sender, and the worker's ``task-received`` event (what Flower's task page
@@ -9,6 +9,10 @@ the worker before Celery reads them (:func:`mask_received`). The message
 body itself is untouched: the tool needs the real values. A task declared
 with ``send_events=False`` (housekeeping) is also published without a
 ``task-sent`` event, so it stays out of Flower's task list altogether.
+
+A failure's event (``task-failed``, ``task-retried``...) carries ``repr(exc)`` and
+the traceback: :class:`FleetEvents` gives the app a dispatcher that masks both, so
+what Flower shows of a failure holds no secret whatever raised it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import logging
 from typing import Any
 
 from celery.app.amqp import AMQP
+from celery.app.events import Events
+from celery.events.dispatcher import EventDispatcher
 from celery.utils.saferepr import saferepr
 from kombu.message import Message
 from kombu.utils.objects import cached_property
@@ -25,6 +31,8 @@ from worker.redact import may_hold_secret, redact, redact_json
 
 logger = logging.getLogger(__name__)
 REPR_HEADERS = ("argsrepr", "kwargsrepr")
+# Event fields that quote an exception: its repr and the formatted traceback.
+FAILURE_FIELDS = ("exception", "traceback")
 
 
 class FleetAMQP(AMQP):
@@ -90,3 +98,20 @@ def mask_received(message: Message) -> None:
         for name, text in shown.items():
             if isinstance(text, str):
                 headers[name] = redact(text)
+
+
+class MaskingDispatcher(EventDispatcher):
+    """Celery's event dispatcher, a failure's exception and traceback masked."""
+
+    def send(self, type: str, *args: Any, **fields: Any) -> Any:
+        for name in FAILURE_FIELDS:
+            text = fields.get(name)
+            if isinstance(text, str):
+                fields[name] = redact(text)
+        return super().send(type, *args, **fields)
+
+
+class FleetEvents(Events):
+    """``app.events``: every dispatcher the app makes (the worker's included) masks."""
+
+    dispatcher_cls = "worker.broker.reprs:MaskingDispatcher"
