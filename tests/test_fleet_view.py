@@ -159,7 +159,7 @@ def test_fleet_doctor_in_a_bare_shell_reports_how_the_workers_are_configured(fle
     assert config["verdict"] == "ok"
     assert theirs["github"] == {"configured": True, "api": f"{SIM_URL}/github"}
     assert theirs["slack"]["configured"] and theirs["jira"]["configured"]
-    assert theirs["jira"]["api"].startswith("http://ops:**@127.0.0.1:")
+    assert theirs["jira"]["api"].startswith("http://***@127.0.0.1:")  # userinfo masked whole
     assert mine["github"] == {"configured": False, "api": "https://api.github.com"}
     assert checks["github"]["verdict"] == "skipped"
     assert "not configured in this shell" in checks["github"]["detail"]

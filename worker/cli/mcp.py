@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from worker.cli.output import fail
+from worker.loopback import is_loopback
 from worker.settings import get_settings
 
 
@@ -14,8 +15,6 @@ from worker.settings import get_settings
 @click.option("--address", default=None, help="[FLEET_MCP_ADDRESS, 127.0.0.1]")
 def mcp(over_http: bool, port: int | None, address: str | None) -> None:
     """Serve the tool catalog to MCP clients; calls run on the fleet's workers."""
-    from worker.front.mcp_http import is_loopback
-
     settings = get_settings()
     token = settings.mcp_token.get_secret_value() if settings.mcp_token else None
     port, address = port or settings.mcp_port, address or settings.mcp_address

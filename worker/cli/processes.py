@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from worker.cli.output import fail
+from worker.loopback import is_loopback
 from worker.queues import QUEUES
 from worker.settings import get_settings
 
@@ -80,7 +81,7 @@ def flower(port: int | None, address: str | None) -> None:
     if settings.flower_basic_auth is not None:
         # Passed through the environment, never argv: argv is visible in `ps`.
         os.environ["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
-    elif address in ("127.0.0.1", "localhost", "::1"):
+    elif is_loopback(address):
         os.environ.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     else:
         fail("Flower on a non-loopback address needs FLEET_FLOWER_BASIC_AUTH")

@@ -22,7 +22,6 @@ would have neither, and a page that rebinds a name to 127.0.0.1 could read it. H
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,8 +30,8 @@ from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 
 from worker.front.mcp_lanes import Lanes
+from worker.loopback import LOOPBACK_NAMES, is_loopback
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 FOREIGN_SITES = ("cross-site", "same-site")  # Sec-Fetch-Site of a page not this server's
 
 
@@ -48,24 +47,14 @@ class StaticToken:
         return None
 
 
-def is_loopback(address: str) -> bool:
-    """Whether ``address`` is a loopback one (a host name may resolve anywhere)."""
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
 def transport_security(
     address: str, port: int, hosts: Sequence[str] = (), origins: Sequence[str] = ()
 ) -> TransportSecuritySettings:
     """The Host and Origin allow-lists of a server on ``address:port``."""
     names: list[str] = []
     if is_loopback(address):
-        bracketed = f"[{address}]" if ":" in address else address
-        names = list(dict.fromkeys([*LOOPBACK_NAMES, bracketed]))
+        spelled = [*LOOPBACK_NAMES, address]
+        names = list(dict.fromkeys(f"[{n}]" if ":" in n else n for n in spelled))
     own = [f"{name}:{port}" for name in names]
     if port == 80:  # a client omits the default port from Host and Origin
         own += names

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ipaddress
 import logging
 import signal
 from collections.abc import Mapping
@@ -36,22 +35,13 @@ from flower.urls import settings as flower_settings
 from tornado import httputil
 from tornado.options import options
 
+from worker.loopback import LOOPBACK_NAMES, is_loopback
+
 logger = logging.getLogger(__name__)
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FRAMES = frozenset({"iframe", "frame", "fencedframe", "embed", "object"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def is_loopback(address: str) -> bool:
-    """Whether Flower listening on ``address`` is reachable from this machine only."""
-    if address.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_port(authority: str, scheme: str) -> tuple[str, int] | None:
@@ -156,7 +146,7 @@ def serve(capp: Any, argv: list[str]) -> None:
     prefix = f"/{options.url_prefix.strip('/')}" if options.url_prefix else ""
     names = None
     if is_loopback(options.address):
-        names = LOOPBACK_NAMES | {options.address.lower()}
+        names = frozenset({*LOOPBACK_NAMES, options.address.lower()})
     guard = Guard(names=names, api_prefix=f"{prefix}/api/")
     flower_app = GuardedFlower(guard=guard, capp=capp, options=options, **flower_settings)
     atexit.register(flower_app.stop)
