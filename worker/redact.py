@@ -14,7 +14,7 @@ the result backend, task events and Flower, log lines:
   written out, a log line), an ``Authorization``-style ``Bearer ...`` or
   ``Basic ...`` credential, and a URL's userinfo (``https://user:pw@host``).
   Sensitive names (:data:`SENSITIVE_EXACT`, :data:`SENSITIVE_PARTS`: declared
-  once, the text patterns are derived from them) are ``auth``, ``jwt`` and any
+  once, and every pattern's name judged by :func:`is_sensitive`) are ``auth``, ``jwt`` and any
   name containing authorization, cookie, token, secret, password, api-key,
   signature, credentials, passphrase or private-key.
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 MASK = "***"
@@ -57,33 +58,20 @@ SENSITIVE_PARTS = (
 _WHOLE_LINE = ("authorization", "cookie")
 
 
-def _alternatives(names: tuple[str, ...] | frozenset[str], whole_word: bool) -> str:
-    """A regex alternative per name, its ``-`` matching ``-``, ``_`` or nothing."""
-    spelled = [name.replace("-", "[-_]?") for name in sorted(names)]
-    if whole_word:
-        spelled = [rf"(?<![\w-]){name}(?![\w-])" for name in spelled]
-    return "|".join(spelled)
-
-
-_NAME = f"{_alternatives(SENSITIVE_PARTS, False)}|{_alternatives(SENSITIVE_EXACT, True)}"
-# "name": "value" or 'name': 'value' (JSON, Python reprs) with a sensitive name, and
-# a (name, value) pair, of bytes too: (b'X-Api-Key', b'...') in an HTTP client's log.
-_QUOTED_PAIR = re.compile(
-    rf"""(?i)(["'])([^"'\n]{{0,64}}(?:{_NAME})[^"'\n]{{0,64}})\1(\s*[:=,]\s*b?)"""
-    r"""(["'])(?:(?!\4)[^\\]|\\.)*\4"""
-)
-# A header written out as text, whose value has spaces: masked to the end of the line.
+# "name": "value", 'name': 'value' (JSON, Python reprs) and a (name, value) pair, of
+# bytes too: (b'X-Api-Key', b'...') in an HTTP client's debug log. The value's quote
+# is looked ahead for, not taken: the next name may begin right there.
+_QUOTED_NAME = re.compile(r"""(b?)(["'])([^"'\n]{1,128})\2(\s*[:=,]\s*b?)(?=["'])""")
+_QUOTED_VALUE = {quote: re.compile(rf"{quote}(?:[^{quote}\\]|\\.)*{quote}") for quote in "\"'"}
+# A header written out as text: its value (spaces and all) masked to the end of the line.
 _SCHEME = r"(?:(?:bearer|basic|token|digest)\s+)?"  # kept: it says what kind was masked
-_HEADER_LINE = re.compile(
-    rf"(?im)([\w-]*(?:{_alternatives(_WHOLE_LINE, False)})\s*:[ \t]*{_SCHEME})[^\r\n]+"
-)
+_HEADER_LINE = re.compile(rf"(?im)(?<![\w-])([\w-]+)(\s*:[ \t]*)({_SCHEME})(?=[^\s])")
+_LINE_VALUE = re.compile(r"[^\r\n]+")
 # name=value or name: value — a query or form parameter, a field or header written out
-# (a log line, a body). The name may be one part of a longer one (x-api-key,
-# client_secret); the value runs to a separator. Quoted values are the pattern above's.
-_PAIR = re.compile(
-    rf"(?i)((?<![\w.-])[\w.-]*(?:{_NAME})[\w.-]*)(\s*[:=]\s*)(?![\s\"'{{\[])"
-    rf"({_SCHEME})([^\s&,;'\"#]+)"
-)
+# (a log line, a body). The value runs to a separator; quoted values are the pattern
+# above's. Each match's name is judged by is_sensitive: the one list of names.
+_PAIR = re.compile(rf"(?i)(?<![\w.-])([\w.-]+)(\s*[:=]\s*)(?![\s\"'{{\[])({_SCHEME})")
+_PAIR_VALUE = re.compile(r"[^\s&,;'\"#]+")
 # An Authorization value on its own: "Bearer eyJ...", "Basic dXNlcjpw...", letters
 # only included; the words that follow a scheme in prose ("Basic authentication
 # failed") are kept.
@@ -92,8 +80,19 @@ _AUTH_SCHEME = re.compile(
 )
 # A URL's userinfo: https://user:password@host, https://token@host.
 _USERINFO = re.compile(r"://[^/?#\s@]+@")
-# Cheap pre-check: text without a sensitive name or a userinfo needs no pattern work.
-_ANY_NAME = re.compile(rf"(?i){_NAME}|bearer|basic|://[^/?#\s@]+@")
+# Cheap pre-check: text that holds none of these (lower-cased) needs no name pattern.
+# Plain substring tests: a regex of every alternative cost several times more.
+_HINTS = tuple(
+    {spelled for name in (*SENSITIVE_PARTS, *SENSITIVE_EXACT)
+     for spelled in (name, name.replace("-", "_"), name.replace("-", ""))}
+    | {"bearer", "basic"}
+)  # fmt: skip
+
+
+def _may_hold_name(text: str) -> bool:
+    """Whether ``text`` may hold a sensitive name (a scheme word included)."""
+    lowered = text.lower()
+    return any(hint in lowered for hint in _HINTS)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -125,25 +124,80 @@ def redact(text: str) -> str:
     for secret in _secrets():
         if secret in text:
             text = text.replace(secret, MASK)
-    if _ANY_NAME.search(text) is None:
+    if "@" in text and "://" in text:
+        text = _USERINFO.sub(f"://{MASK}@", text)
+    if not _may_hold_name(text):
         return text
-    text = _USERINFO.sub(f"://{MASK}@", text)
-    text = _QUOTED_PAIR.sub(rf"\1\2\1\3\4{MASK}\4", text)
-    text = _HEADER_LINE.sub(rf"\1{MASK}", text)
-    text = _PAIR.sub(_masked_pair, text)
+    text = _masked_quoted(text)
+    text = _masked_values(_HEADER_LINE, _LINE_VALUE, text, _whole_line)
+    text = _masked_values(_PAIR, _PAIR_VALUE, text, is_sensitive)
     return _AUTH_SCHEME.sub(rf"\1 {MASK}", text)
 
 
-def _masked_pair(match: re.Match[str]) -> str:
-    name, separator, scheme, value = match.groups()
-    if value.startswith(MASK) or (value.isdigit() and len(value) < 8):
-        return match.group(0)  # masked already; a count (max_tokens=100) is no credential
-    return f"{name}{separator}{scheme}{MASK}"
+def _masked_quoted(text: str) -> str:
+    """Quoted pairs with a sensitive name, their quoted value masked."""
+    kept: list[str] = []
+    done = 0
+    for match in _QUOTED_NAME.finditer(text):
+        start, end = match.span()
+        if start < done or not is_sensitive(match.group(3)):
+            continue
+        if "," in match.group(4) and not _opens_pair(text, start):
+            continue  # a comma separates a (name, value) pair only, not any two strings
+        value = _QUOTED_VALUE[text[end]].match(text, end)
+        if value is not None:
+            kept += [text[done:end], text[end], MASK, text[end]]
+            done = value.end()
+    return "".join([*kept, text[done:]]) if kept else text
+
+
+def _opens_pair(text: str, at: int) -> bool:
+    """Whether the string at ``at`` is the first of a tuple or list: ``(`` or ``[``."""
+    at -= 1
+    while at >= 0 and text[at] in " \t":
+        at -= 1
+    return at >= 0 and text[at] in "(["
+
+
+def _whole_line(name: str) -> bool:
+    lowered = name.lower()
+    return any(header in lowered for header in _WHOLE_LINE)
+
+
+def _masked_values(
+    name_pattern: re.Pattern[str],
+    value_pattern: re.Pattern[str],
+    text: str,
+    sensitive: Callable[[str], bool],
+) -> str:
+    """Each ``name_pattern`` match (name, separator, scheme) with a ``sensitive`` name,
+    the ``value_pattern`` after it masked. Values are matched only after a sensitive
+    name: searching goes on right after each name, so a value may begin a pair of its
+    own (``0: token: x``, ``a=token=x``) and the work stays linear in the text."""
+    kept: list[str] = []
+    done = searched = 0
+    while (name := name_pattern.search(text, searched)) is not None:
+        searched = name.end(2)  # not past a scheme word: "0: token = x" has a pair
+        if not sensitive(name.group(1)):
+            continue
+        value = value_pattern.match(text, name.end())
+        if (
+            value is None
+            or value.group().startswith(MASK)
+            or (
+                value.group().isdigit() and len(value.group()) < 8  # a count: max_tokens=100
+            )
+        ):
+            continue
+        kept += [text[done : name.end()], MASK]
+        done = searched = value.end()
+    return "".join([*kept, text[done:]]) if kept else text
 
 
 def may_hold_secret(text: str) -> bool:
     """Whether ``text`` holds a configured secret or a sensitive name (a cheap check)."""
-    return _ANY_NAME.search(text) is not None or any(s in text for s in _secrets())
+    userinfo = "@" in text and _USERINFO.search(text) is not None
+    return userinfo or _may_hold_name(text) or any(s in text for s in _secrets())
 
 
 def _maskable(value: Any) -> bool:
