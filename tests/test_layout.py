@@ -1,12 +1,14 @@
-"""The layout's rules hold: worker/ has no import circle, declarations know no Celery,
-worker/ reaches providers only through the catalog and the simulator only lazily,
-every room says what it is for, and the public names users rely on still work."""
+"""The layout's rules hold: worker/'s imports point down the layers it declares and form
+no circle, declarations know no Celery, worker/ reaches providers only through the
+catalog and the simulator only lazily, every room says what it is for (and a module list
+in its docstring is whole), and the public names users rely on still work."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -367,6 +369,42 @@ def test_every_room_says_what_it_is_for(folder):
 
     assert init.exists(), f"{folder.relative_to(REPO)} has no __init__.py"
     assert ast.get_docstring(ast.parse(init.read_text())), f"{init} has no docstring"
+
+
+def _listed_modules(docstring: str) -> set[str]:
+    """The modules a package docstring's bullets name: each ````name```` before a
+    bullet's first ``: `` (``- ``up`` (with ``supervisor``): ...`` names two)."""
+    heads = [
+        line.strip()[2:].split(": ", 1)[0]
+        for line in docstring.splitlines()
+        if line.strip().startswith("- ")
+    ]
+    return {name.removesuffix("/") for head in heads for name in re.findall(r"``([^`]+)``", head)}
+
+
+def test_the_module_list_reader_reads_each_bullets_head():
+    doc = "Intro ``not_a_module``.\n\n- ``a``, ``b/`` (with ``c``): uses ``d``;\n  ``e``: more\n"
+    assert _listed_modules(doc) == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize(
+    "init",
+    [p for p in sorted(WORKER.rglob("__init__.py")) if "migrations" not in p.parts],
+    ids=lambda p: str(p.parent.relative_to(REPO)),
+)
+def test_a_package_docstring_that_lists_modules_lists_exactly_those_there(init):
+    listed = _listed_modules(ast.get_docstring(ast.parse(init.read_text())) or "")
+    present = {
+        p.stem if p.is_file() else p.name
+        for p in init.parent.iterdir()
+        if (p.suffix == ".py" and p.stem not in ("__init__", "__main__"))
+        or (p.is_dir() and p.name != "__pycache__")
+    }
+
+    assert not listed or listed == present, (
+        f"{init.relative_to(REPO)} lists {sorted(listed - present)} that are not there "
+        f"and leaves out {sorted(present - listed)}"
+    )
 
 
 def test_every_worker_module_has_a_docstring_and_stays_small():
