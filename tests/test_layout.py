@@ -1,12 +1,14 @@
-"""The layout's rules hold: worker/ has no import circle, declarations know no Celery,
-worker/ reaches providers only through the catalog and the simulator only lazily,
-every room says what it is for, and the public names users rely on still work."""
+"""The layout's rules hold: worker/'s imports point down the layers it declares and form
+no circle, declarations know no Celery, worker/ reaches providers only through the
+catalog and the simulator only lazily, every room says what it is for (and a module list
+in its docstring is whole), and the public names users rely on still work."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +99,80 @@ def test_worker_has_no_import_circle_even_through_late_imports():
 def test_the_circle_finder_finds_circles():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def _layer_table() -> list[tuple[str, list[str]]]:
+    """The layers worker/__init__.py's docstring declares, lowest first: each layer's
+    name and its entries (``name`` a module, ``name/`` a package), from the first
+    literal block (a line indented past the layer names continues the layer above)."""
+    doc = ast.get_docstring(ast.parse((WORKER / "__init__.py").read_text())) or ""
+    block = doc.split("::\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    margin = min(len(line) - len(line.lstrip()) for line in block)
+    layers: list[tuple[str, list[str]]] = []
+    for line in block:
+        if line[margin] == " ":
+            layers[-1][1].extend(line.split())
+        else:
+            name, *entries = line.split()
+            layers.append((name, entries))
+    return layers
+
+
+def _entry(module: str) -> str:
+    """The layer table's entry for ``module``: its package under worker/ (``ledger/``),
+    or the module itself (``settings``)."""
+    room = module.split(".")[1]
+    return f"{room}/" if (WORKER / room).is_dir() else room
+
+
+def _layer_of(module: str, table: list[tuple[str, list[str]]]) -> int:
+    """The index of ``module``'s layer in ``table``."""
+    entry = _entry(module)
+    found = [index for index, (_, entries) in enumerate(table) if entry in entries]
+    assert found, f"{module}: {entry} is in no layer of worker/__init__.py"
+    return found[0]
+
+
+def _upward(graph: dict[str, set[str]], table: list[tuple[str, list[str]]]) -> list[str]:
+    """Every import in ``graph`` from a lower layer to a higher one, said as text."""
+    found = []
+    for name in sorted(graph):
+        here = _layer_of(name, table)
+        for target in sorted(graph[name]):
+            if (there := _layer_of(target, table)) > here:
+                found.append(f"{name} ({table[here][0]}) imports {target} ({table[there][0]})")
+    return found
+
+
+def test_the_layer_table_places_every_worker_module_once():
+    entries = [entry for _, names in _layer_table() for entry in names]
+    rooms = {_entry(name) for name in MODULES if name != "worker"}
+
+    assert len(entries) == len(set(entries)), f"named twice: {entries}"
+    assert sorted(entries) == sorted(rooms), "worker/__init__.py's layers vs worker/'s rooms"
+
+
+def test_worker_imports_point_down_the_layers_even_through_late_imports():
+    # The package worker itself is no room: `from worker import ledger` imports worker.ledger.
+    graph = {
+        name: _imports(path) & MODULES.keys() - {"worker"}
+        for name, path in MODULES.items()
+        if name != "worker"
+    }
+
+    upward = _upward(graph, _layer_table())
+    assert not upward, "imports against the layers:\n" + "\n".join(upward)
+
+
+def test_the_layer_check_names_an_upward_import():
+    table = [("base", ["settings"]), ("ledger", ["ledger/"]), ("app", ["app"])]
+    graph = {
+        "worker.settings": {"worker.ledger.db"},
+        "worker.ledger.db": {"worker.settings"},
+        "worker.app": {"worker.ledger", "worker.settings"},
+    }
+
+    assert _upward(graph, table) == ["worker.settings (base) imports worker.ledger.db (ledger)"]
 
 
 def test_the_import_reader_sees_submodules_and_late_imports():
@@ -293,6 +369,42 @@ def test_every_room_says_what_it_is_for(folder):
 
     assert init.exists(), f"{folder.relative_to(REPO)} has no __init__.py"
     assert ast.get_docstring(ast.parse(init.read_text())), f"{init} has no docstring"
+
+
+def _listed_modules(docstring: str) -> set[str]:
+    """The modules a package docstring's bullets name: each ````name```` before a
+    bullet's first ``: `` (``- ``up`` (with ``supervisor``): ...`` names two)."""
+    heads = [
+        line.strip()[2:].split(": ", 1)[0]
+        for line in docstring.splitlines()
+        if line.strip().startswith("- ")
+    ]
+    return {name.removesuffix("/") for head in heads for name in re.findall(r"``([^`]+)``", head)}
+
+
+def test_the_module_list_reader_reads_each_bullets_head():
+    doc = "Intro ``not_a_module``.\n\n- ``a``, ``b/`` (with ``c``): uses ``d``;\n  ``e``: more\n"
+    assert _listed_modules(doc) == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize(
+    "init",
+    [p for p in sorted(WORKER.rglob("__init__.py")) if "migrations" not in p.parts],
+    ids=lambda p: str(p.parent.relative_to(REPO)),
+)
+def test_a_package_docstring_that_lists_modules_lists_exactly_those_there(init):
+    listed = _listed_modules(ast.get_docstring(ast.parse(init.read_text())) or "")
+    present = {
+        p.stem if p.is_file() else p.name
+        for p in init.parent.iterdir()
+        if (p.suffix == ".py" and p.stem not in ("__init__", "__main__"))
+        or (p.is_dir() and p.name != "__pycache__")
+    }
+
+    assert not listed or listed == present, (
+        f"{init.relative_to(REPO)} lists {sorted(listed - present)} that are not there "
+        f"and leaves out {sorted(present - listed)}"
+    )
 
 
 def test_every_worker_module_has_a_docstring_and_stays_small():

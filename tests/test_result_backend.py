@@ -16,7 +16,7 @@ from celery import states
 
 from tests.support import RedisServer
 from worker.app import app
-from worker.broker.results import FleetResultBackend
+from worker.results import FleetResultBackend
 
 
 @pytest.fixture

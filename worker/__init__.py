@@ -1,16 +1,22 @@
 """toolfleet's machinery: the Celery app, the tool policy, the ledger. Knows no provider.
 
-Rooms, and the way dependencies point (a test keeps them acyclic)::
+Its modules and rooms stand in layers, lowest first. Each imports only from its own
+layer and the ones below, late imports inside functions included (a test reads this
+table and holds every import to it; README's layout says what each one is for)::
 
-    cli/ front/ ops/  →  app  →  tools/ (policy)  →  ledger/  →  settings, errors, redact
+    base     settings errors redact queues loopback http_secrets fleet_redis
+             rate_limits events
+    ledger   ledger/
+    tools    tools/ broker/ syncs/
+    app      app results signals housekeeping control
+    doors    front/ ops/ cli/ client
 
-- ``app.py``: wiring only — settings → Celery app; registers the catalog's tasks.
-- ``settings.py``, ``queues.py``, ``errors.py``, ``redact.py``, ``loopback.py``: what
-  everything reads.
-- ``tools/``: declaring a tool (the catalog, no Celery) and running one (the policy).
-- ``ledger/``: the system of record in Postgres, and the Redis outbox beside it.
-- ``broker/``: the Redis transport and the intake of messages no tool can run.
-- ``front/``: the agents' doors (the Python client).
-- ``ops/``: the operator's actions (dead-letter replay and discard).
-- ``cli/``: the ``fleet`` command and the ``fleet up`` supervisor.
+- base: what everything reads (settings, the error taxonomy, the redactor, queue
+  names, the fleet's own Redis, completion events);
+- ledger: the system of record in Postgres, and the Redis outbox beside it;
+- tools: declaring and running a tool (the policy), the broker side (transport,
+  intake, recovery of what the broker lost) and the syncs, which run under the policy;
+- app: the Celery app and what it wires into every process (result backend, signal
+  handlers, housekeeping tasks, remote control);
+- doors: the agents' (front), the operator's (ops) and the ``fleet`` command (cli).
 """

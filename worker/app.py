@@ -17,7 +17,7 @@ Choices, and why:
   sweep past the timeout restores only what no living worker holds, and a
   countdown longer than a moment waits in Redis's delayed set, not in a worker.
 - task events on, so Flower sees every run from ``sent`` to the end.
-- the result backend is Redis with an expiry (worker.broker.results: Celery's,
+- the result backend is Redis with an expiry (worker.results: Celery's,
   minus a read and a MULTI per run); Postgres (the ledger) is the
   system of record.
 """
@@ -35,8 +35,8 @@ from worker import (
     signals,
 )
 from worker.broker import register_transport
-from worker.broker.results import backend_url
 from worker.queues import DEFAULT_QUEUE, QUEUES, queue_for
+from worker.results import backend_url
 from worker.settings import get_settings
 from worker.syncs.kinds import sync_kinds
 from worker.tools.catalog import catalog

@@ -16,7 +16,7 @@ run's outcome is what matters, and it is in the ledger.
 
 In a worker, a tool task's events wait for its result: the result backend
 sends them in the same pipeline as the result (one round trip less per run:
-worker.broker.results), and whatever it did not send is sent when the task
+worker.results), and whatever it did not send is sent when the task
 returns (:func:`defer` / :func:`flush_deferred`). Either way before the
 message is acknowledged.
 

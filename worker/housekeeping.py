@@ -19,10 +19,10 @@ def drain_outbox() -> int:
 
 
 def recover_lost() -> dict[str, int]:
-    """Publish again the waiting runs whose messages the broker lost (worker.ops.lost)."""
+    """Publish again the waiting runs whose messages the broker lost (worker.broker.lost)."""
     from celery import current_app
 
-    from worker.ops.lost import sweep
+    from worker.broker.lost import sweep
     from worker.settings import get_settings
 
     return sweep(current_app, grace_seconds=get_settings().lost_grace_seconds)

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from worker.http_secrets import HttpCredential, WebhookKey, webhook_keys
+from worker.rate_limits import parse_limit
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet"
@@ -241,8 +242,6 @@ class Settings(BaseSettings):
     @field_validator("rate_limits")
     @classmethod
     def _limits_parse(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        from worker.tools.governor.limits import parse_limit
-
         for kind, texts in value.items():
             for text in texts:
                 try:

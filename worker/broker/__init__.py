@@ -1,9 +1,16 @@
-"""The broker side: what reaches a worker that no tool can run.
+"""The broker side: what reaches a worker that no tool can run, and what the broker loses.
 
 - ``transport``: kombu's Redis transport, keeping raw garbage on a queue as a
   dead letter instead of crashing the worker;
 - ``intake``: the worker's consumer, keeping undecodable, refused and
-  unknown-task messages as dead letters before Celery drops them.
+  unknown-task messages as dead letters before Celery drops them;
+- ``reprs``: argument reprs and failures masked in events, logs and Flower;
+- ``sent``: ``task-sent`` events in batches;
+- ``forward``: what other Celery clients leave on Celery's default queue, sent on;
+- ``delayed``: messages with a future ETA, waiting in a sorted set;
+- ``recovery``, ``upkeep``: dead workers' messages back, from each worker's
+  background thread;
+- ``lost``: runs whose messages the broker lost, published again.
 """
 
 from kombu.transport import TRANSPORT_ALIASES

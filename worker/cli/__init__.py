@@ -6,14 +6,15 @@ group, imported only when one of its commands runs (:data:`COMMANDS`):
 
 - ``processes``: ``worker``, ``beat``, ``flower``, ``metrics``, ``migrate``, ``sim``;
 - ``up`` (with ``supervisor``): the whole fleet in the foreground;
-- ``tools``: ``tools``, ``call``;
+- ``tools`` (with ``watch``: following one run): ``tools``, ``call``;
 - ``runs``: ``runs``, ``dlq``;
 - ``status``: ``status`` (the fleet on one screen), ``run`` (one run);
 - ``doctor``: can the fleet work, and as whom;
 - ``events``: the completion events;
 - ``limits``: the rate governor's state;
 - ``syncs``: the configured syncs, running one, their items;
-- ``mcp``: the fleet as an MCP server (stdio or Streamable HTTP).
+- ``mcp``: the fleet as an MCP server (stdio or Streamable HTTP);
+- ``output``: tables for people, JSON for programs, shared by them all.
 
 The executable is :func:`run`: the group, then an exit without the
 interpreter's teardown. A one-shot command loads what it needs inside

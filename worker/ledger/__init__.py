@@ -4,17 +4,20 @@
 and reads, :class:`RunRef`, :class:`LedgerUnavailable`); the modules behind
 it:
 
-- ``models``: the tables; ``migrations/``: Alembic, mirroring them;
+- ``models``, ``migrations/``: the tables, and Alembic mirroring them;
 - ``db``: one pooled engine per process, short transactions, outage → ``LedgerUnavailable``;
 - ``schema``: create the database, migrate it, refuse to run unmigrated;
 - ``queued``: a published call's ``queued`` row, from publishers (no SQLAlchemy);
 - ``claims``: a run claimed for one execution (the fence every later write names);
-- ``runs``: a run's writes from its claim to final; ``history``: its attempts and parks;
+- ``runs``: a run's writes from its claim to final;
+- ``history``: its attempts and parks;
 - ``refs``: the values passed to and from the ledger (RunRef, Begun, Holder);
 - ``reads``: one run in full, the latest runs, runs the broker may have lost;
 - ``announce``: a final row's completion event (worker.events);
 - ``letters``: dead letters;
-- ``outbox``: final writes kept in Redis while Postgres is unreachable.
+- ``outbox``: final writes kept in Redis while Postgres is unreachable;
+- ``stats``: counts for the operator's views;
+- ``errors``: :class:`LedgerUnavailable`, the one failure callers handle.
 
 Each name is imported from its module when first used (PEP 562): a process
 that only publishes calls (``fleet call``, an agent's client) never imports

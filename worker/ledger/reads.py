@@ -38,7 +38,7 @@ def stale_waiting_runs(grace_seconds: float, limit: int) -> list[dict[str, Any]]
     """Runs waiting for the broker (queued, retrying, parked) untouched for
     ``grace_seconds``, and runs ``running`` under a claim that expired that long ago
     (an execution that ended without its write landing), oldest first: the
-    candidates of worker.ops.lost."""
+    candidates of worker.broker.lost."""
     since = datetime.now(UTC) - timedelta(seconds=grace_seconds)
     waiting = (RunStatus.QUEUED, RunStatus.RETRYING, RunStatus.PARKED)
     abandoned = and_(RUNS.c.status == RunStatus.RUNNING, RUNS.c.lease_until < since)

@@ -73,7 +73,7 @@ def _delayed() -> dict[str, Any]:
 
 
 def _broker_lost() -> dict[str, int]:
-    """Runs the broker lost so far (worker.ops.lost), by what was done about them."""
+    """Runs the broker lost so far (worker.broker.lost), by what was done about them."""
     from worker.fleet_redis import fleet_redis
     from worker.tools.telemetry import METRICS_KEY, field
 

@@ -126,7 +126,7 @@ def parked(tool: str) -> None:
 
 
 def broker_lost(outcome: str, runs: int) -> None:
-    """Runs whose messages the broker lost: ``republished`` or ``lost`` (worker.ops.lost)."""
+    """Runs whose messages the broker lost: ``republished`` or ``lost`` (worker.broker.lost)."""
     if runs:
         _recorder.add((field("toolfleet_lost_runs_total", outcome), float(runs)))
 

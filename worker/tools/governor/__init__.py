@@ -17,10 +17,11 @@ from typing import Any
 import redis
 
 from worker.errors import ToolError, Unavailable
+from worker.rate_limits import Limit, parse_limit
 from worker.settings import get_settings
 from worker.tools.catalog import ToolSpec
 from worker.tools.governor.governor import Governor, Grant, get_governor
-from worker.tools.governor.limits import Budget, Limit, budgets, parse_limit
+from worker.tools.governor.limits import Budget, budgets
 
 __all__ = [
     "Budget",

@@ -1,4 +1,4 @@
-"""Rate limits: their text form, and the budgets a call's scopes take.
+"""Rate limits: the budgets a call's scopes take (the text form: worker.rate_limits).
 
 A scope is a string such as ``github-write:default`` or
 ``slack-channel:default:C0001``; its *kind* is the text before the first
@@ -12,55 +12,15 @@ close it when a provider says so (``Retry-After``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
-UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+from worker.rate_limits import Limit, parse_limit
+
 # Parked calls are scheduled 3% slower than the limit: the slack refills the meter
 # (acquire.lua) so that calls back a little late from a busy worker go through
 # instead of parking again, without any window exceeding limit + burst.
 SCHEDULE_SLACK = 1.03
-_LIMIT = re.compile(
-    r"^\s*(?P<count>\d+(?:\.\d+)?)\s*/\s*(?P<mult>\d+(?:\.\d+)?)?\s*(?P<unit>[smhd])"
-    r"\s*(?:burst\s+(?P<burst>\d+))?\s*$"
-)
-
-
-@dataclass(frozen=True)
-class Limit:
-    """``count`` calls per ``period`` seconds, up to ``burst`` at once after a pause."""
-
-    count: float
-    period: float
-    burst: int = 1
-
-    @property
-    def interval(self) -> float:
-        """Seconds between calls at the steady rate (GCRA's emission interval)."""
-        return self.period / self.count
-
-    def __str__(self) -> str:
-        unit = next((u for u, s in UNITS.items() if s == self.period), f"{self.period:g}s")
-        text = f"{self.count:g}/{unit}"
-        return f"{text} burst {self.burst}" if self.burst > 1 else text
-
-
-@lru_cache(maxsize=256)
-def parse_limit(text: str) -> Limit:
-    """``"5000/h burst 100"`` → ``Limit(5000, 3600, 100)``; ``ValueError`` if malformed."""
-    found = _LIMIT.match(text)
-    if not found:
-        raise ValueError(
-            f"rate limit {text!r} is not COUNT/PERIOD [burst N] (e.g. '5000/h burst 100')"
-        )
-    count = float(found["count"])
-    period = float(found["mult"] or 1) * UNITS[found["unit"]]
-    burst = int(found["burst"] or 1)
-    if count <= 0 or period <= 0 or burst < 1:
-        raise ValueError(f"rate limit {text!r}: count, period and burst must be positive")
-    return Limit(count, period, burst)
 
 
 def kind_of(scope: str) -> str:

@@ -42,7 +42,7 @@ from worker import events
 from worker.redact import redact, redact_json
 
 # Selects this class for a redis:// URL in Celery's ``result_backend`` setting.
-BACKEND = "worker.broker.results:FleetResultBackend"
+BACKEND = "worker.results:FleetResultBackend"
 
 
 class FleetResultBackend(RedisBackend):
