@@ -4,6 +4,7 @@ PostgreSQL, a TCP proxy), processes (worker processes, `fleet` commands), calls
 own). Every public name is importable from here: ``from tests.support import X``."""
 
 from tests.support.calls import call_dead, call_tool, letters_of, wait_final, wait_for
+from tests.support.fleet import OwnFleet
 from tests.support.processes import REPO, WorkerProcess, fleet_cli
 from tests.support.servers import (
     PostgresServer,
@@ -17,6 +18,7 @@ from tests.support.servers import (
 
 __all__ = [
     "REPO",
+    "OwnFleet",
     "PostgresServer",
     "RedisServer",
     "Reply",
