@@ -17,8 +17,8 @@ import pytest
 
 REDIS_HOST = "redis://127.0.0.1:6379"
 # Developers running several test sessions at once give each its own slot:
-# its own ledger database and main Redis db (the `fleet up`, governor and
-# syncs tests use fixed dbs and are meant for slot 0).
+# its own ledger database and main Redis db (the `fleet up` and governor
+# tests use fixed dbs and are meant for slot 0).
 SLOT = int(os.environ.get("TOOLFLEET_TEST_SLOT", "0"))
 TEST_DB = "toolfleet_test" + (f"_{SLOT}" if SLOT else "")
 MAIN_REDIS_DB = {0: 15, 1: 8, 2: 7, 3: 6, 4: 2, 5: 1}[SLOT]
