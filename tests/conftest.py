@@ -17,8 +17,8 @@ import pytest
 
 REDIS_HOST = "redis://127.0.0.1:6379"
 # Developers running several test sessions at once give each its own slot:
-# its own ledger database and main Redis db (the worker-loss, outage and
-# `fleet up` tests use fixed dbs 12-14 and are meant for slot 0).
+# its own ledger database and main Redis db (the `fleet up` and governor
+# tests use fixed dbs and are meant for slot 0).
 SLOT = int(os.environ.get("TOOLFLEET_TEST_SLOT", "0"))
 TEST_DB = "toolfleet_test" + (f"_{SLOT}" if SLOT else "")
 MAIN_REDIS_DB = {0: 15, 1: 8, 2: 7, 3: 6, 4: 2, 5: 1}[SLOT]
@@ -89,7 +89,7 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 
-from tests.support import ScriptedServer, WorkerProcess  # noqa: E402
+from tests.support import OwnFleet, ScriptedServer, WorkerProcess  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -154,6 +154,14 @@ def fleet_worker(
     worker.wait_ready()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def own_fleet(tmp_path: Any) -> Iterator[OwnFleet]:
+    """A broker, app, client and workers of the test's own (tests.support.fleet)."""
+    fleet = OwnFleet(tmp_path)
+    yield fleet
+    fleet.close()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Fleet-wide limits through real worker processes and the provider simulator.
 
-Two `fleet worker` processes share one broker db of their own and the
+Two `fleet worker` processes share one broker of their own and the
 governor's state in it; what one worker learns (a 429, a spent GitHub
 budget, an unavailable provider) holds for the other.
 """
@@ -13,17 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
-from celery import Celery
 
-from tests.conftest import REDIS_HOST
-from tests.support import WorkerProcess, fleet_cli, wait_final, wait_for
+from tests.support import OwnFleet, WorkerProcess, fleet_cli, wait_final, wait_for
 from worker import ledger
 from worker.client import FleetClient
 
-BROKER = f"{REDIS_HOST}/10"
 LIMITED_ENV = {
-    "FLEET_BROKER_URL": BROKER,
     "FLEET_RATE_LIMITS": '{"jira": ["10/s burst 2"]}',
     "FLEET_CIRCUIT_FAILURES": "3",
     "FLEET_CIRCUIT_COOLDOWN_SECONDS": "2",
@@ -32,30 +27,28 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def two_workers(ledger_db, simulator, tmp_path_factory) -> Iterator[list[WorkerProcess]]:
-    redis.Redis.from_url(BROKER).flushdb()
-    logs = tmp_path_factory.mktemp("governed")
+def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnFleet]:
+    fleet = OwnFleet(tmp_path_factory.mktemp("governed"), LIMITED_ENV)
+    yield fleet
+    fleet.close()
+
+
+@pytest.fixture(scope="module")
+def two_workers(ledger_db, simulator, governed) -> list[WorkerProcess]:
     workers = [
-        WorkerProcess(
-            logs / f"w{n}.log", LIMITED_ENV, queues="jira,github", name=f"gov{n}", concurrency=4
-        )
-        for n in (1, 2)
+        governed.worker(f"gov{n}", queues="jira,github", concurrency=4, ready=False) for n in (1, 2)
     ]
     for worker in workers:
         worker.wait_ready()
-    yield workers
-    for worker in workers:
-        worker.stop()
+    return workers
 
 
 @pytest.fixture
-def fleet(two_workers, sim) -> FleetClient:
-    client = redis.Redis.from_url(BROKER)
+def fleet(governed, two_workers, sim) -> FleetClient:
+    client = governed.redis()
     for key in client.scan_iter("fleet:gov:*"):
         client.delete(key)
-    app = Celery(broker=BROKER, backend=BROKER)
-    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": name.split(".")[0]},))
-    return FleetClient(app)
+    return governed.client
 
 
 def jira_requests(sim: Any, path: str = r"/rest/api/2/project$") -> list[dict[str, Any]]:
@@ -141,15 +134,15 @@ def test_the_circuit_opens_parks_probes_once_and_closes(fleet, sim):
     assert all(row["parks"] >= 1 for row in rows[1:])
 
 
-def test_fleet_limits_shows_a_closed_scope_its_parked_runs_and_the_circuit(fleet, sim):
+def test_fleet_limits_shows_a_closed_scope_its_parked_runs_and_the_circuit(fleet, governed, sim):
     sim.inject("jira", path=r"/rest/api/2/project$", status=429, retry_after=4)
     first = fleet.call("jira.list_projects", {})
     wait_for(lambda: jira_requests(sim), what="the 429")
     waiting = [fleet.call("jira.list_projects", {}) for _ in range(3)]
     wait_for(lambda: all((ledger.get_run(r.id) or {}).get("parks") for r in waiting), what="parks")
 
-    shown = fleet_cli("limits", "--json", env=LIMITED_ENV)
-    table = fleet_cli("limits", env=LIMITED_ENV).stdout
+    shown = fleet_cli("limits", "--json", env=governed.env)
+    table = fleet_cli("limits", env=governed.env).stdout
 
     state = json.loads(shown.stdout)
     (jira,) = [row for row in state["scopes"] if row["scope"] == "jira:default"]

@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import pytest
-import redis
-from celery import Celery
 
-from tests.conftest import REDIS_HOST, TEST_DB
-from tests.support import Reply, TcpProxy, WorkerProcess, wait_final, wait_for
-from worker.client import FleetClient
-
-BROKER = f"{REDIS_HOST}/12"
+from tests.conftest import TEST_DB
+from tests.support import Reply, TcpProxy, wait_final, wait_for
 
 
 @pytest.fixture
-def outage(ledger_db, tmp_path):
+def outage(ledger_db, own_fleet):
     """A worker whose only road to Postgres is a proxy the test can cut."""
-    redis.Redis.from_url(BROKER).flushdb()
     proxy = TcpProxy(("127.0.0.1", 5432))
-    env = {
-        "FLEET_BROKER_URL": BROKER,
-        "FLEET_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{TEST_DB}",
-        "FLEET_RETRY_BASE_SECONDS": "0.5",
-    }
-    worker = WorkerProcess(tmp_path / "worker.log", env, queues="http,syncs", name="outage")
-    worker.wait_ready()
-    app = Celery(broker=BROKER, backend=BROKER)
-    app.conf.task_routes = (
-        lambda name, *a, **k: {"queue": name.split(".")[0].replace("fleet", "syncs")},
+    own_fleet.env.update(
+        {
+            "FLEET_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{TEST_DB}",
+            "FLEET_RETRY_BASE_SECONDS": "0.5",
+        }
     )
-    yield proxy, FleetClient(app), worker
+    worker = own_fleet.worker("outage", queues="http,syncs")
+    yield proxy, own_fleet.client, worker
     worker.stop()
     proxy.cut()
 
@@ -52,10 +42,12 @@ def test_a_run_waits_for_the_ledger_without_calling_the_provider(outage, server)
 
 
 @pytest.mark.slow
-def test_a_finished_call_is_kept_in_the_outbox_and_recorded_when_postgres_returns(outage, server):
+def test_a_finished_call_is_kept_in_the_outbox_and_recorded_when_postgres_returns(
+    outage, own_fleet, server
+):
     proxy, client, _ = outage
     url = server.route("/slow-write", Reply(201, {"created": 7}, delay=1.0))
-    outbox = redis.Redis.from_url(BROKER)
+    outbox = own_fleet.redis()
 
     call = client.call("http.request", {"url": url, "method": "POST"})
     wait_for(lambda: server.requests_to("/slow-write"), what="the provider call")

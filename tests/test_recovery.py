@@ -17,64 +17,27 @@ import time
 import pytest
 from kombu import Connection
 
-from tests.support import (
-    REPO,
-    RedisServer,
-    Reply,
-    WorkerProcess,
-    fleet_cli,
-    wait_final,
-    wait_for,
-)
+from tests.support import REPO, Reply, fleet_cli, wait_final, wait_for
 from worker.broker import recovery
 from worker.broker.delayed import DELAYED_KEY
 from worker.broker.transport import Channel
-from worker.front.client import FleetClient
-from worker.queues import queue_for
-
-
-@pytest.fixture
-def broker(tmp_path):
-    server = RedisServer(tmp_path)
-    yield server
-    for app in _apps.pop(server.url, []):
-        # Results never fetched stay subscribed; unsubscribing them later, from the
-        # garbage collector, would retry against a server that is gone.
-        app.backend.result_consumer.subscribed_to.clear()
-        app.close()
-    server.stop()
-
-
-_apps: dict[str, list] = {}
-
-
-def client_on(url: str) -> FleetClient:
-    from celery import Celery
-
-    app = Celery(broker=url, backend=url)
-    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": queue_for(name)},))
-    _apps.setdefault(url, []).append(app)
-    return FleetClient(app)
 
 
 def test_a_long_retry_waits_in_redis_not_in_a_worker_and_is_delivered_once(
-    ledger_db, server, broker, tmp_path
+    ledger_db, server, own_fleet
 ):
     # The ratios of a 2-hour Retry-After under a 5-minute visibility timeout, scaled
     # down: a wait 4x the visibility timeout.
-    env = {"FLEET_BROKER_URL": broker.url, "FLEET_VISIBILITY_TIMEOUT_SECONDS": "2"}
+    own_fleet.env["FLEET_VISIBILITY_TIMEOUT_SECONDS"] = "2"
+    broker = own_fleet.broker
     url = server.route("/later", Reply(503, headers={"Retry-After": "10"}), Reply(200, {"ok": 1}))
-    worker = WorkerProcess(tmp_path / "w.log", env, queues="http", name="delayed")
-    worker.wait_ready()
-    try:
-        run = client_on(broker.url).call("http.request", {"url": url})
-        wait_for(lambda: broker.client().zcard(DELAYED_KEY) == 1, what="the retry to wait")
-        time.sleep(4.5)  # twice the visibility timeout: a held message would be redelivered
-        held = broker.client().hlen("unacked")  # (it moves to its queue 1 s before it is due)
-        waiting = json.loads(fleet_cli("status", "--json", env=env).stdout)["delayed"]
-        row = wait_final(run.id, timeout=30)
-    finally:
-        worker.stop()
+    own_fleet.worker("delayed", queues="http")
+    run = own_fleet.client.call("http.request", {"url": url})
+    wait_for(lambda: broker.client().zcard(DELAYED_KEY) == 1, what="the retry to wait")
+    time.sleep(4.5)  # twice the visibility timeout: a held message would be redelivered
+    held = broker.client().hlen("unacked")  # (it moves to its queue 1 s before it is due)
+    waiting = json.loads(fleet_cli("status", "--json", env=own_fleet.env).stdout)["delayed"]
+    row = wait_final(run.id, timeout=30)
 
     first, second = server.requests_to("/later")  # exactly two: delivered once when due
     assert held == 0  # no worker holds the waiting retry
@@ -84,26 +47,23 @@ def test_a_long_retry_waits_in_redis_not_in_a_worker_and_is_delivered_once(
     assert broker.client().zcard(DELAYED_KEY) == 0
 
 
-def test_a_live_workers_long_call_is_not_taken_from_it(ledger_db, server, broker, tmp_path):
+def test_a_live_workers_long_call_is_not_taken_from_it(ledger_db, server, own_fleet):
     # Heartbeats 3 s apart at most, a call of 10 s, and a second worker watching.
-    env = {"FLEET_BROKER_URL": broker.url, "FLEET_HEARTBEAT_TIMEOUT_SECONDS": "3"}
+    own_fleet.env["FLEET_HEARTBEAT_TIMEOUT_SECONDS"] = "3"
     url = server.route("/long", Reply(200, {"long": True}, delay=10))
-    busy = WorkerProcess(tmp_path / "a.log", env, queues="http", name="busy")
-    watcher = WorkerProcess(tmp_path / "b.log", env, queues="http", name="watcher")
-    busy.wait_ready()
-    watcher.wait_ready()
-    try:
-        run = client_on(broker.url).call("http.request", {"url": url})
-        row = wait_final(run.id, timeout=30)
-    finally:
-        busy.stop()
-        watcher.stop()
+    for name in ("busy", "watcher"):
+        own_fleet.worker(name, queues="http", ready=False)
+    for worker in own_fleet.workers:
+        worker.wait_ready()
+    run = own_fleet.client.call("http.request", {"url": url})
+    row = wait_final(run.id, timeout=30)
 
     assert len(server.requests_to("/long")) == 1
     assert (row["status"], row["attempts"], row["redeliveries"]) == ("succeeded", 1, 0)
 
 
-def test_a_dead_workers_messages_are_restored_once_when_two_workers_notice_together(broker):
+def test_a_dead_workers_messages_are_restored_once_when_two_workers_notice_together(own_fleet):
+    broker = own_fleet.broker
     transport = "worker.broker.transport:Transport"
     with Connection(broker.url, transport=transport) as conn:
         channel = conn.default_channel
@@ -142,7 +102,8 @@ def test_a_dead_workers_messages_are_restored_once_when_two_workers_notice_toget
     assert Channel.QoS.__name__ == "FleetQoS"
 
 
-def test_past_the_visibility_timeout_only_what_no_living_worker_holds_is_restored(broker):
+def test_past_the_visibility_timeout_only_what_no_living_worker_holds_is_restored(own_fleet):
+    broker = own_fleet.broker
     transport = "worker.broker.transport:Transport"
     options = {"visibility_timeout": 1}
     with Connection(broker.url, transport=transport, transport_options=options) as conn:
@@ -174,17 +135,13 @@ def test_past_the_visibility_timeout_only_what_no_living_worker_holds_is_restore
 
 @pytest.mark.slow
 def test_runs_a_restarted_redis_lost_are_published_again_or_marked_lost(
-    ledger_db, broker, tmp_path
+    ledger_db, own_fleet, tmp_path
 ):
     import worker.app
     from worker import ledger
 
-    env = {
-        "FLEET_BROKER_URL": broker.url,
-        "FLEET_LOST_GRACE_SECONDS": "5",
-        "FLEET_LOST_CHECK_SECONDS": "1",
-    }
-    client = client_on(broker.url)
+    own_fleet.env.update({"FLEET_LOST_GRACE_SECONDS": "5", "FLEET_LOST_CHECK_SECONDS": "1"})
+    broker, env, client = own_fleet.broker, own_fleet.env, own_fleet.client
     runs = [client.call("fleet.echo", {"message": f"m{n}"}) for n in range(47)]
     keyed = client.call("fleet.echo", {"message": "keyed"}, idempotency_key=f"key-{broker.port}")
     secret = [
@@ -197,7 +154,7 @@ def test_runs_a_restarted_redis_lost_are_published_again_or_marked_lost(
     broker.stop()
     broker.start()  # no persistence: every message is gone
     assert broker.client().llen("syncs") == 0
-    worker = WorkerProcess(tmp_path / "w.log", env, queues="syncs,http", name="after")
+    worker = own_fleet.worker("after", queues="syncs,http", ready=False)
     beat = subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "beat"], env={**os.environ, **env},
         stdout=(tmp_path / "beat.log").open("wb"), stderr=subprocess.STDOUT,

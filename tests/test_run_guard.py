@@ -14,15 +14,12 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import REDIS_HOST
 from tests.faults import FAULT_KEY, STEPS
-from tests.support import WorkerProcess, letters_of, wait_final, wait_for
+from tests.support import OwnFleet, WorkerProcess, letters_of, wait_final, wait_for
 from worker.client import FleetClient
 from worker.errors import InternalError
-from worker.queues import queue_for
 
-BROKER = f"{REDIS_HOST}/4"
-GUARD_ENV = {"FLEET_BROKER_URL": BROKER, "FLEET_RETRY_MAX_ATTEMPTS": "2"}
+GUARD_ENV = {"FLEET_RETRY_MAX_ATTEMPTS": "2"}
 REPO = "octo/hello"
 # step -> how the run ends: its status, the attempts recorded, whether the tool function
 # had started (the provider may have acted: no second try), whether a request reached it
@@ -40,30 +37,25 @@ OUTCOMES: dict[str, tuple[str, int, bool, bool]] = {
 
 
 @pytest.fixture(scope="module")
-def broker() -> redis.Redis:
-    client = redis.Redis.from_url(BROKER)
-    client.flushdb()
-    return client
+def guard_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnFleet]:
+    fleet = OwnFleet(tmp_path_factory.mktemp("guard"), GUARD_ENV)
+    yield fleet
+    fleet.close()
 
 
 @pytest.fixture(scope="module")
-def faulty_worker(
-    ledger_db: str, simulator: Any, broker: redis.Redis, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    log = tmp_path_factory.mktemp("guard") / "worker.log"
-    worker = WorkerProcess(log, GUARD_ENV, queues="github", name="guard", module="tests.faults")
-    worker.wait_ready()
-    yield worker
-    worker.stop()
+def broker(guard_fleet: OwnFleet) -> redis.Redis:
+    return guard_fleet.redis()
 
 
 @pytest.fixture(scope="module")
-def guard_client(faulty_worker: WorkerProcess) -> FleetClient:
-    from celery import Celery
+def faulty_worker(ledger_db: str, simulator: Any, guard_fleet: OwnFleet) -> WorkerProcess:
+    return guard_fleet.worker("guard", queues="github", module="tests.faults")
 
-    app = Celery(broker=BROKER, backend=BROKER)
-    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": queue_for(name)},))
-    return FleetClient(app)
+
+@pytest.fixture(scope="module")
+def guard_client(guard_fleet: OwnFleet, faulty_worker: WorkerProcess) -> FleetClient:
+    return guard_fleet.client
 
 
 @pytest.fixture

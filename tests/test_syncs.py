@@ -1,6 +1,6 @@
 """Incremental syncs through real workers, the simulator and Postgres.
 
-The sync workers here use a broker db of their own, with the syncs
+The sync workers here use a broker of their own, with the syncs
 configured in their environment; the test process publishes `sync.<kind>`
 runs and reads `sync_state` / `synced_items` back.
 """
@@ -12,22 +12,19 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import redis
 from celery import Celery
 from sqlalchemy import text
 
-from tests.conftest import GITHUB_SECRET, JIRA_SECRET, JIRA_USER, REDIS_HOST, SLACK_SECRET
-from tests.support import WorkerProcess, fleet_cli, wait_final, wait_for
+from tests.conftest import GITHUB_SECRET, JIRA_SECRET, JIRA_USER, SLACK_SECRET
+from tests.support import OwnFleet, WorkerProcess, fleet_cli, wait_final, wait_for
 from worker.ledger.db import engine
 from worker.syncs.config import SyncConfigError, load_entries
 
-BROKER = f"{REDIS_HOST}/5"
 SYNCS = [
     {"name": "big", "kind": "github.issues", "every": 3600, "repo": "octo/big"},
     {"name": "hello", "kind": "github.issues", "every": 3600, "repo": "octo/hello"},
@@ -36,7 +33,6 @@ SYNCS = [
     {"name": "general", "kind": "slack.history", "every": 3600, "channel": "C0001"},
 ]
 SYNC_ENV = {
-    "FLEET_BROKER_URL": BROKER,
     "FLEET_SYNCS": json.dumps(SYNCS),
     "FLEET_SYNC_LOOKBACK_SECONDS": "0",
     "FLEET_SYNC_LEASE_SECONDS": "3",
@@ -48,27 +44,22 @@ SYNC_ENV = {
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def sync_logs(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return tmp_path_factory.mktemp("syncs")
-
-
 @pytest.fixture
-def sync_worker(ledger_db, simulator, sync_logs) -> Iterator[WorkerProcess]:
-    redis.Redis.from_url(BROKER).flushdb()
+def sync_fleet(ledger_db, simulator, own_fleet: OwnFleet) -> OwnFleet:
     with engine().begin() as conn:
         conn.execute(text("DELETE FROM synced_items; DELETE FROM sync_state"))
-    worker = WorkerProcess(sync_logs / "worker.log", SYNC_ENV, queues="syncs", name="sync")
-    worker.wait_ready()
-    yield worker
-    worker.stop()
+    own_fleet.env.update(SYNC_ENV)
+    return own_fleet
 
 
 @pytest.fixture
-def app(sync_worker) -> Celery:
-    app = Celery(broker=BROKER, backend=BROKER)
-    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": "syncs"},))
-    return app
+def sync_worker(sync_fleet: OwnFleet) -> WorkerProcess:
+    return sync_fleet.worker("sync", queues="syncs")
+
+
+@pytest.fixture
+def app(sync_fleet: OwnFleet, sync_worker: WorkerProcess) -> Celery:
+    return sync_fleet.app
 
 
 def github(sim: Any) -> httpx.Client:
@@ -164,7 +155,7 @@ def test_rereading_unchanged_items_writes_nothing(app, sim):
     assert {i["external_id"]: i["updated_at"] for i in items("hello")} == before
 
 
-def test_a_worker_killed_mid_sync_resumes_from_its_checkpoint(app, sim, sync_worker, sync_logs):
+def test_a_worker_killed_mid_sync_resumes_from_its_checkpoint(app, sim, sync_worker, sync_fleet):
     open_issues(sim, "octo/big", 250, spread=True)
     sim.inject("github", method="GET", path=r"^/repos/octo/big/issues$", latency=1.5, times=None)
     app.send_task("sync.github.issues", kwargs={"sync": "big"})
@@ -172,8 +163,7 @@ def test_a_worker_killed_mid_sync_resumes_from_its_checkpoint(app, sim, sync_wor
     sync_worker.kill()  # SIGKILL, the third page in flight
     sim.clear_faults()
     time.sleep(3.2)  # the dead run's lease runs out
-    second = WorkerProcess(sync_logs / "worker2.log", SYNC_ENV, queues="syncs", name="sync2")
-    second.wait_ready()
+    second = sync_fleet.worker("sync2", queues="syncs")
     try:
         resumed = run_sync(app, "big")
     finally:
@@ -282,13 +272,13 @@ def test_a_github_enterprise_server_without_rate_limiting_syncs_every_page(app, 
     assert not sim.requests(provider="github", path=r"^/rate_limit$")
 
 
-def test_two_beat_processes_schedule_a_sync_as_one_would(app, sim, sync_logs, sync_worker):
-    beat_env = {**SYNC_ENV, "FLEET_SYNCS": json.dumps([{**SYNCS[1], "every": 2}])}
+def test_two_beat_processes_schedule_a_sync_as_one_would(app, sim, sync_fleet, sync_worker):
+    beat_env = {**sync_fleet.env, "FLEET_SYNCS": json.dumps([{**SYNCS[1], "every": 2}])}
     beats = [
         subprocess.Popen(
             [sys.executable, "-m", "worker.cli", "beat", "-l", "INFO"],
             env={**os.environ, **beat_env},
-            stdout=(sync_logs / f"beat{n}.log").open("wb"),
+            stdout=(sync_fleet.directory / f"beat{n}.log").open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -379,15 +369,15 @@ def test_slack_history_first_run_then_only_new_messages(app, sim):
     assert second["result"]["unchanged"] == 1  # the newest before, read again (inclusive)
 
 
-def test_a_sync_failing_again_and_again_is_flagged_and_fleet_syncs_shows_it(app, sim):
+def test_a_sync_failing_again_and_again_is_flagged_and_fleet_syncs_shows_it(app, sim, sync_fleet):
     sim.inject("github", method="GET", path=r"^/repos/octo/hello/issues$", status=404, times=None)
     for _ in range(3):  # FLEET_SYNC_FAILURES_ALERT defaults to 3
         assert run_sync(app, "hello")["status"] == "dead"  # a 404 is not retried
     sim.clear_faults()
 
-    shown = fleet_cli("syncs", "--json", env=SYNC_ENV)
+    shown = fleet_cli("syncs", "--json", env=sync_fleet.env)
     listing = {row["name"]: row for row in json.loads(shown.stdout)}
-    table = fleet_cli("syncs", env=SYNC_ENV).stdout
+    table = fleet_cli("syncs", env=sync_fleet.env).stdout
     recovered = run_sync(app, "hello")
 
     hello = listing["hello"]
@@ -400,12 +390,12 @@ def test_a_sync_failing_again_and_again_is_flagged_and_fleet_syncs_shows_it(app,
     assert state("hello")["consecutive_failures"] == 0
 
 
-def test_fleet_syncs_run_then_items_show_what_was_synced(app, sim):
-    started = fleet_cli("syncs", "run", "hello", env=SYNC_ENV)
+def test_fleet_syncs_run_then_items_show_what_was_synced(app, sim, sync_fleet):
+    started = fleet_cli("syncs", "run", "hello", env=sync_fleet.env)
     row = wait_final(started.stdout.strip())
-    shown = fleet_cli("syncs", "items", "hello", "--limit", "3", "--json", env=SYNC_ENV)
-    listed = json.loads(fleet_cli("syncs", "--json", env=SYNC_ENV).stdout)
-    unknown = fleet_cli("syncs", "run", "nope", env=SYNC_ENV, check=False)
+    shown = fleet_cli("syncs", "items", "hello", "--limit", "3", "--json", env=sync_fleet.env)
+    listed = json.loads(fleet_cli("syncs", "--json", env=sync_fleet.env).stdout)
+    unknown = fleet_cli("syncs", "run", "nope", env=sync_fleet.env, check=False)
 
     assert row["status"] == "succeeded"
     synced = json.loads(shown.stdout)

@@ -6,23 +6,18 @@ import time
 import uuid
 
 import pytest
-import redis
 from sqlalchemy import insert
 
-from tests.conftest import REDIS_HOST
-from tests.support import Reply, WorkerProcess, letters_of, wait_final, wait_for
+from tests.support import OwnFleet, Reply, letters_of, wait_final, wait_for
 from worker import ledger
-from worker.client import FleetClient
 from worker.ledger.db import engine
 from worker.ledger.models import ToolRun
-from worker.queues import queue_for
 from worker.settings import get_settings
 
-# A broker db of its own, the default visibility timeout (an hour) and a short
+# A broker of its own, the default visibility timeout (an hour) and a short
 # heartbeat timeout: a killed worker's messages come back because it stopped
 # beating (worker.broker.recovery), not because an hour passed.
 LOSS_ENV = {
-    "FLEET_BROKER_URL": f"{REDIS_HOST}/14",
     "FLEET_HEARTBEAT_TIMEOUT_SECONDS": "6",
     "FLEET_RETRY_CAP_SECONDS": "1",
     "FLEET_PARK_MAX_SECONDS": "1",
@@ -31,19 +26,14 @@ IN_FLIGHT = 8
 
 
 @pytest.fixture
-def loss_client(ledger_db, monkeypatch) -> FleetClient:
-    redis.Redis.from_url(LOSS_ENV["FLEET_BROKER_URL"]).flushdb()
-    from celery import Celery
-
-    app = Celery(broker=LOSS_ENV["FLEET_BROKER_URL"], backend=LOSS_ENV["FLEET_BROKER_URL"])
-    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": queue_for(name)},))
-    return FleetClient(app)
+def loss_fleet(ledger_db: str, own_fleet: OwnFleet) -> OwnFleet:
+    own_fleet.env.update(LOSS_ENV)
+    return own_fleet
 
 
 @pytest.mark.slow
-def test_a_sigkilled_workers_calls_are_finished_by_another_within_seconds(
-    loss_client, server, sim, tmp_path
-):
+def test_a_sigkilled_workers_calls_are_finished_by_another_within_seconds(loss_fleet, server, sim):
+    loss_client = loss_fleet.client
     assert get_settings().visibility_timeout_seconds == 3600
     urls = [
         server.route(f"/slow-{n}", Reply(200, {"n": n}, delay=3), Reply(200, {"n": n}))
@@ -52,9 +42,7 @@ def test_a_sigkilled_workers_calls_are_finished_by_another_within_seconds(
     # The write is made at once; its answer is late: in flight when the worker dies.
     sim.inject("github", method="POST", path=r"^/repos/octo/hello/issues$", slow_response=3)
     title = f"written once {uuid.uuid4()}"
-    first = WorkerProcess(tmp_path / "a.log", LOSS_ENV, queues="http,github", name="loss-a",
-                          concurrency=IN_FLIGHT + 2)  # fmt: skip
-    first.wait_ready()
+    first = loss_fleet.worker("loss-a", queues="http,github", concurrency=IN_FLIGHT + 2)
     calls = [loss_client.call("http.request", {"url": url}) for url in urls]
     calls.append(loss_client.call("github.create_issue", {"repo": "octo/hello", "title": title}))
     wait_for(
@@ -67,11 +55,8 @@ def test_a_sigkilled_workers_calls_are_finished_by_another_within_seconds(
 
     first.kill()
     killed_at = time.monotonic()
-    second = WorkerProcess(tmp_path / "b.log", LOSS_ENV, queues="http,github", name="loss-b")
-    try:
-        rows = [wait_final(call.id, timeout=45) for call in calls]
-    finally:
-        second.stop()
+    loss_fleet.worker("loss-b", queues="http,github", ready=False)
+    rows = [wait_final(call.id, timeout=45) for call in calls]
     took = time.monotonic() - killed_at
 
     assert took < 45

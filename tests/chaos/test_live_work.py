@@ -1,6 +1,6 @@
 """Chaos: live work is never executed twice, and no call holds a worker for ever.
 
-Real workers on a broker db of their own, with a visibility timeout of 2 s, a
+Real workers on a broker of their own, with a visibility timeout of 2 s, a
 provider deadline of 4 s and a duplicate wait of 3 s:
 
 - one message delivered twice at once, to two workers: one provider call, one
@@ -20,25 +20,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import redis
-from celery import Celery
 from sqlalchemy import insert
 
-from tests.conftest import REDIS_HOST
-from tests.support import WorkerProcess, wait_final
+from tests.support import OwnFleet, WorkerProcess, wait_final
 from worker.client import FleetClient
 from worker.errors import Conflict
 from worker.ledger.db import engine
 from worker.ledger.models import ToolRun
-from worker.queues import queue_for
 
-BROKER = f"{REDIS_HOST}/3"
 LIVE_ENV = {
-    "FLEET_BROKER_URL": BROKER,
     "FLEET_VISIBILITY_TIMEOUT_SECONDS": "2",
     "FLEET_PROVIDER_DEADLINE_SECONDS": "4",
     "FLEET_DUPLICATE_WAIT_SECONDS": "3",
@@ -95,24 +87,20 @@ class DripServer:
 
 
 @pytest.fixture
-def live_client(ledger_db: str) -> FleetClient:
-    redis.Redis.from_url(BROKER).flushdb()
-    app = Celery(broker=BROKER, backend=BROKER)
-    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": queue_for(name)},))
-    return FleetClient(app)
+def live_client(ledger_db: str, own_fleet: OwnFleet) -> FleetClient:
+    own_fleet.env.update(LIVE_ENV)
+    return own_fleet.client
 
 
 @pytest.fixture
-def two_workers(live_client: FleetClient, tmp_path: Any) -> Iterator[list[WorkerProcess]]:
+def two_workers(live_client: FleetClient, own_fleet: OwnFleet) -> list[WorkerProcess]:
     workers = [
-        WorkerProcess(tmp_path / f"{name}.log", LIVE_ENV, queues="http", name=name, concurrency=1)
+        own_fleet.worker(name, queues="http", concurrency=1, ready=False)
         for name in ("live-a", "live-b")
     ]
     for worker in workers:
         worker.wait_ready()
-    yield workers
-    for worker in workers:
-        worker.stop()
+    return workers
 
 
 def test_one_message_delivered_twice_at_once_calls_the_provider_once(

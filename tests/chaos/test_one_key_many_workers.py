@@ -5,50 +5,28 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
-from tests.support import RedisServer, Reply, WorkerProcess, wait_final
-from worker.front.client import FleetClient
-from worker.queues import queue_for
+from tests.support import Reply, wait_final
 
 CALLS = 20
 
 
-@pytest.fixture
-def broker(tmp_path):
-    server = RedisServer(tmp_path)
-    yield server
-    server.stop()
-
-
 def test_twenty_calls_with_one_key_across_two_workers_make_one_request(
-    ledger_db, server, broker, tmp_path
+    ledger_db, server, own_fleet
 ):
-    from celery import Celery
-
-    app = Celery(broker=broker.url, backend=broker.url)
-    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": queue_for(name)},))
-    client = FleetClient(app)
+    client = own_fleet.client
     url = server.route("/once", Reply(201, {"made": "once"}, delay=1))
-    env = {"FLEET_BROKER_URL": broker.url}
     workers = [
         # One call at a time each: while one worker runs a call, the other must take
         # the next, so both race for the key whatever the timing.
-        WorkerProcess(tmp_path / f"{name}.log", env, queues="http", name=name, concurrency=1)
+        own_fleet.worker(name, queues="http", concurrency=1, ready=False)
         for name in ("racer-a", "racer-b")
     ]
     for worker in workers:
         worker.wait_ready()
     key = f"one-key-{uuid.uuid4()}"
-    try:
-        calls = [client.call("http.request", {"url": url, "method": "POST"},
-                             idempotency_key=key) for _ in range(CALLS)]  # fmt: skip
-        rows = [wait_final(call.id, timeout=60) for call in calls]
-    finally:
-        for worker in workers:
-            worker.stop()
-        app.backend.result_consumer.subscribed_to.clear()  # before its Redis goes
-        app.close()
+    calls = [client.call("http.request", {"url": url, "method": "POST"},
+                         idempotency_key=key) for _ in range(CALLS)]  # fmt: skip
+    rows = [wait_final(call.id, timeout=60) for call in calls]
 
     assert len(server.requests_to("/once")) == 1
     assert all(row["status"] == "succeeded" for row in rows)

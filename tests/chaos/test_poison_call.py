@@ -6,58 +6,32 @@ as a dead letter instead of killing workers forever."""
 from __future__ import annotations
 
 import pytest
-from celery import Celery
 
-from tests.support import RedisServer, Reply, WorkerProcess, letters_of, wait_final, wait_for
-from worker.front.client import FleetClient
-from worker.queues import queue_for
+from tests.support import Reply, letters_of, wait_final, wait_for
 
 MAX_REDELIVERIES = 1
 
 
-@pytest.fixture
-def broker(tmp_path):
-    server = RedisServer(tmp_path)
-    yield server
-    server.stop()
-
-
 @pytest.mark.slow
 def test_a_call_that_kills_its_worker_every_time_is_buried_after_the_cap(
-    ledger_db, server, broker, tmp_path
+    ledger_db, server, own_fleet
 ):
-    app = Celery(broker=broker.url, backend=broker.url)
-    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": queue_for(name)},))
-    client = FleetClient(app)
+    client = own_fleet.client
     poison = server.route("/poison", Reply(200, {"never": "seen"}, delay=60))
     healthy = server.route("/healthy", Reply(200, {"ok": True}))
-    env = {
-        "FLEET_BROKER_URL": broker.url,
-        "FLEET_MAX_REDELIVERIES": str(MAX_REDELIVERIES),
-        "FLEET_HEARTBEAT_TIMEOUT_SECONDS": "3",
-    }
+    own_fleet.env.update(
+        {"FLEET_MAX_REDELIVERIES": str(MAX_REDELIVERIES), "FLEET_HEARTBEAT_TIMEOUT_SECONDS": "3"}
+    )
     call = client.call("http.request", {"url": poison})
-    workers = []
-    try:
-        for death in range(1, MAX_REDELIVERIES + 2):
-            worker = WorkerProcess(tmp_path / f"w{death}.log", env, queues="http",
-                                   name=f"victim{death}")  # fmt: skip
-            workers.append(worker)
-            worker.wait_ready()
-            wait_for(lambda n=death: len(server.requests_to("/poison")) == n, 30,
-                     what=f"execution {death} to call the provider")  # fmt: skip
-            worker.kill()  # the call takes its worker down with it
-        survivor = WorkerProcess(tmp_path / "survivor.log", env, queues="http", name="survivor")
-        workers.append(survivor)
-        survivor.wait_ready()
-        row = wait_final(call.id, timeout=30)
-        after = client.call("http.request", {"url": healthy}).get(timeout=20)
-        alive = survivor.alive()
-    finally:
-        for worker in workers:
-            worker.stop()
-        app.backend.result_consumer.subscribed_to.clear()  # before its Redis goes
-        app.close()
+    for death in range(1, MAX_REDELIVERIES + 2):
+        worker = own_fleet.worker(f"victim{death}", queues="http")
+        wait_for(lambda n=death: len(server.requests_to("/poison")) == n, 30,
+                 what=f"execution {death} to call the provider")  # fmt: skip
+        worker.kill()  # the call takes its worker down with it
+    survivor = own_fleet.worker("survivor", queues="http")
+    row = wait_final(call.id, timeout=30)
+    after = client.call("http.request", {"url": healthy}).get(timeout=20)
+    alive = survivor.alive()
 
     assert row["status"] == "dead"
     assert row["redeliveries"] == MAX_REDELIVERIES + 1

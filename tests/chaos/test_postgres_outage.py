@@ -8,25 +8,22 @@ import time
 
 import psycopg
 import pytest
-from celery import Celery
 
-from tests.support import PostgresServer, RedisServer, Reply, WorkerProcess, fleet_cli, wait_for
-from worker.front.client import FleetClient
+from tests.support import PostgresServer, Reply, fleet_cli, wait_for
 from worker.ledger.outbox import OUTBOX_KEY
-from worker.queues import queue_for
 
 CALLS = 100
 OUTAGE_SECONDS = 20
 
 
 @pytest.fixture
-def own_services(tmp_path):
-    postgres, broker = PostgresServer(), RedisServer(tmp_path)
-    env = {"FLEET_BROKER_URL": broker.url, "FLEET_DATABASE_URL": postgres.url}
-    fleet_cli("migrate", env=env)
-    yield postgres, broker, env
-    broker.stop()
-    postgres.close()
+def postgres(own_fleet):
+    """A PostgreSQL cluster of the test's own, the ledger of ``own_fleet``'s workers."""
+    server = PostgresServer()
+    own_fleet.env["FLEET_DATABASE_URL"] = server.url
+    fleet_cli("migrate", env=own_fleet.env)
+    yield server
+    server.close()
 
 
 def statuses(postgres: PostgresServer) -> list[tuple[str, str]]:
@@ -36,15 +33,12 @@ def statuses(postgres: PostgresServer) -> list[tuple[str, str]]:
 
 @pytest.mark.slow
 def test_postgres_down_for_twenty_seconds_during_a_hundred_calls_loses_and_doubles_nothing(
-    own_services, server, tmp_path
+    own_fleet, postgres, server
 ):
-    postgres, broker, env = own_services
-    app = Celery(broker=broker.url, backend=broker.url)
-    app.conf.update(task_routes=(lambda name, *a, **k: {"queue": queue_for(name)},))
-    client = FleetClient(app)
+    client, app = own_fleet.client, own_fleet.app
     urls = [server.route(f"/write-{n}", Reply(201, {"n": n}, delay=0.3)) for n in range(CALLS)]
-    worker = WorkerProcess(tmp_path / "worker.log", env, queues="http,syncs", concurrency=4)
-    redis = broker.client()
+    worker = own_fleet.worker("test", queues="http,syncs", concurrency=4, ready=False)
+    redis = own_fleet.redis()
     try:
         worker.wait_ready()
         calls = [client.call("http.request", {"url": url, "method": "POST"}) for url in urls]
@@ -67,8 +61,6 @@ def test_postgres_down_for_twenty_seconds_during_a_hundred_calls_loses_and_doubl
         took = time.monotonic() - back
     finally:
         worker.stop()
-        app.backend.result_consumer.subscribed_to.clear()  # before its Redis goes
-        app.close()
 
     requests = [len(server.requests_to(f"/write-{n}")) for n in range(CALLS)]
     assert requests == [1] * CALLS  # each write reached the provider exactly once

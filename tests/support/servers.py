@@ -1,11 +1,11 @@
-"""Test helpers: a scriptable local HTTP server, worker processes, polling."""
+"""Servers a test runs for itself: a scriptable HTTP server, a redis-server and a
+PostgreSQL cluster of its own, and a TCP proxy it can cut (an outage)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -20,9 +20,7 @@ from typing import Any
 
 import pytest
 
-from worker import ledger
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.calls import wait_for
 
 
 @dataclass
@@ -154,93 +152,6 @@ class ScriptedServer:
         self.httpd.server_close()
 
 
-def wait_for(
-    predicate: Callable[[], Any],
-    timeout: float = 20.0,
-    interval: float = 0.1,
-    what: str = "condition",
-) -> Any:
-    """Poll until ``predicate()`` is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-class WorkerProcess:
-    """A real `fleet worker` process with its own environment and log file (``module``:
-    what runs ``fleet``'s arguments; tests.faults wraps the policy's steps first)."""
-
-    def __init__(
-        self,
-        log_path: Path,
-        env: dict[str, str],
-        queues: str = "http,syncs",
-        name: str = "test",
-        concurrency: int = 8,
-        pool: str = "threads",
-        loglevel: str = "DEBUG",
-        module: str = "worker.cli",
-    ) -> None:
-        self.log_path = log_path
-        self.log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                module,
-                "worker",
-                "-Q",
-                queues,
-                "-n",
-                f"{name}@%h",
-                "-c",
-                str(concurrency),
-                "-P",
-                pool,
-                "-l",
-                loglevel,
-            ],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"worker exited {self.proc.returncode}:\n{self.text()[-3000:]}"
-                )
-            return " ready." in self.text()
-
-        wait_for(ready, timeout, what="worker ready")
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -283,50 +194,6 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
-
-
-def fleet_cli(
-    *args: str, env: dict[str, str] | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """``fleet ARGS`` in a process of its own, ``env`` over the tests' environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        check=check,
-        cwd=REPO,
-    )
-
-
-def wait_final(run_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    """The run's ledger row once it is final (succeeded, dead or lost)."""
-    return wait_for(
-        lambda: (row := ledger.get_run(run_id)) and row["status"] in ledger.FINAL_STATUSES and row,
-        timeout,
-        what=f"run {run_id} to finish",
-    )
-
-
-def call_tool(client: Any, tool: str, params: dict[str, Any], timeout: float = 20) -> dict:
-    """Call a tool through the worker and wait for its result."""
-    return client.call(tool, params).get(timeout=timeout)
-
-
-def call_dead(client: Any, tool: str, params: dict[str, Any], error: type) -> dict[str, Any]:
-    """Call a tool that must fail with ``error``; its ledger row, dead with a letter."""
-    run = client.call(tool, params)
-    with pytest.raises(error):
-        run.get(timeout=20)
-    row = wait_final(run.id)
-    assert row["status"] == "dead"
-    assert letters_of(run.id)
-    return row
-
-
-def letters_of(run_id: str) -> list[dict[str, Any]]:
-    """Dead letters (any state) of one run."""
-    return [letter for letter in ledger.list_letters(limit=1000) if letter["run_id"] == run_id]
 
 
 class TcpProxy:
