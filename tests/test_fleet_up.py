@@ -153,7 +153,7 @@ def test_fleet_up_serves_calls_metrics_and_simulated_providers_then_stops_cleanl
         assert result.json()["result"]["body"] == {"from": "flower"}
         assert any("beat" in line and "Starting" in line for line in fleet.lines)
         assert any(
-            "Providers SIMULATED" in line and "GitHub, Slack, Jira" in line for line in fleet.lines
+            "Providers SIMULATED" in line and "GitHub, Jira, Slack" in line for line in fleet.lines
         )
         metrics_url = fleet.url("metrics", "/metrics")
         assert f"Metrics: {metrics_url}\n" in fleet.lines

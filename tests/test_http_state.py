@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
+from tasks.http.secrets import HttpCredential
 from tasks.shared.safehttp import SafeHttp, _tls_context
 from tests.conftest import PARTNER_SECRET, TLS_ONLY_SECRET
 from tests.support import Reply, ScriptedServer, wait_final
 from worker.errors import Forbidden
-from worker.settings import HttpCredential
 
 SENSITIVE = {
     "Authorization": "Bearer agent-own-token",

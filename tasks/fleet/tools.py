@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from tasks.fleet import DECLARATION
 from worker.errors import ToolError
 from worker.settings import Settings
 from worker.tools.catalog import Provider
@@ -26,7 +27,7 @@ def _map_error(exc: Exception) -> ToolError:
     return ToolError(f"unexpected {type(exc).__name__}: {exc}")
 
 
-provider = Provider("fleet", client=_no_client, map_error=_map_error)
+provider = Provider(DECLARATION, client=_no_client, map_error=_map_error)
 
 
 class Echo(BaseModel):

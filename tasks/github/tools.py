@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.github import DECLARATION
 from tasks.shared.clients import per_thread, require
 from tasks.shared.paging import PageParams, decode_cursor, encode_cursor, page
 from tasks.shared.segments import NAME_SEGMENT, segments
@@ -67,11 +68,6 @@ RECONCILE_SCAN = 300  # items a reconcile reads at most (three pages)
 READ = ["github:{credential}"]
 WRITE = ["github:{credential}", "github-write:{credential}"]
 SEARCH = ["github:{credential}", "github-search:{credential}"]
-LIMITS = {  # GitHub's published limits for a token or an App installation
-    "github": ["5000/h burst 100"],
-    "github-write": ["80/m burst 10", "500/h burst 50"],
-    "github-search": ["30/m burst 5"],
-}
 
 
 @per_thread
@@ -200,15 +196,7 @@ def probe(gh: Github, settings: Settings) -> dict[str, Any]:
 
 
 provider = Provider(
-    "github",
-    sdk=("github", "requests"),
-    client=make_client,
-    map_error=map_error,
-    limits=LIMITS,
-    rate_headers=rate_headers,
-    configured=lambda settings: settings.github_token is not None,
-    secret_settings=("github_token",),
-    probe=probe,
+    DECLARATION, client=make_client, map_error=map_error, rate_headers=rate_headers, probe=probe
 )
 
 

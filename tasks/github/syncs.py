@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.github import READ, REPO_PATTERN, _issue_summary, given, provider, repository
+from tasks.github.tools import READ, REPO_PATTERN, _issue_summary, given, provider, repository
 from worker.syncs.kinds import Item, Page, rewind_iso, sync_kind
 
 if TYPE_CHECKING:

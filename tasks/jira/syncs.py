@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tasks.jira import READ, SEARCH_FIELDS, _issue, provider
+from tasks.jira.tools import READ, SEARCH_FIELDS, _issue, provider
 from worker.syncs.kinds import Item, Page, rewind_iso, sync_kind
 
 if TYPE_CHECKING:

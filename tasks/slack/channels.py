@@ -106,7 +106,7 @@ def _lock(credential: str) -> threading.Lock:
 
 def _list_names(client: Any, key: str, credential: str) -> None:
     """Page ``conversations.list`` into the map, each page admitted by the governor."""
-    from tasks.slack import make_client, map_error
+    from tasks.slack.tools import make_client, map_error
     from worker.tools import governor
 
     settings = get_settings()
@@ -145,6 +145,6 @@ def _list_names(client: Any, key: str, credential: str) -> None:
 
 
 def _limits() -> Mapping[str, Any]:
-    from tasks.slack import LIMITS
+    from tasks.slack import DECLARATION
 
-    return LIMITS
+    return DECLARATION.limits

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from tasks.http import DECLARATION
+from tasks.http.secrets import HttpCredential, WebhookKey, standard_secret_bytes
 from worker.errors import (
     BadParams,
     ToolError,
@@ -26,7 +28,6 @@ from worker.errors import (
     parse_retry_after,
     status_error,
 )
-from worker.http_secrets import HttpCredential, WebhookKey, standard_secret_bytes
 from worker.settings import Settings, get_settings
 from worker.tools.catalog import Provider
 from worker.tools.context import current_call
@@ -45,7 +46,7 @@ ERROR_BODY_CHARS = 200
 
 
 def make_client(settings: Settings, credential: str) -> SafeHttp:
-    from tasks.shared.safehttp import SafeHttp  # loaded with httpx (see provider below)
+    from tasks.shared.safehttp import SafeHttp  # loaded with httpx (see the declaration)
 
     return SafeHttp(
         allowed_hosts=settings.http_allowed_hosts,
@@ -64,16 +65,7 @@ def map_error(exc: Exception) -> ToolError:
     return internal(exc, step="the call", before_call=False)
 
 
-# The guarded client is built on httpx: a worker loads both before its pool starts
-# (measured: importing it in the first calls' threads instead cost ~9% of the
-# throughput of four workers sharing two cores).
-provider = Provider(
-    "http",
-    client=make_client,
-    map_error=map_error,
-    sdk=("httpx", "tasks.shared.safehttp"),
-    secret_settings=("webhook_secrets", "http_credentials"),
-)
+provider = Provider(DECLARATION, client=make_client, map_error=map_error)
 
 
 CREDENTIAL_FIELD = Field(

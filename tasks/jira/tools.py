@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
+from tasks.jira import DECLARATION
 from tasks.shared.clients import per_thread, require
 from tasks.shared.paging import PageParams, decode_cursor, encode_cursor, page
 from tasks.shared.segments import segment
@@ -47,10 +48,9 @@ ISSUE_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"
 ERROR_CHARS = 300
 RECONCILE_SCAN = 50
 MARKER_PROPERTY = "toolfleet"  # entity property on what a write creates: {"run_id": ...}
-# One rate scope per credential: Jira Cloud's limits are cost-based and not published
-# as a number, so the default is a conservative guess (FLEET_RATE_LIMITS overrides it).
+# One rate scope per credential (see the declaration's limits).
 READ = WRITE = ["jira:{credential}"]
-LIMITS = {"jira": ["300/m burst 30"]}
+LIMITS = DECLARATION.limits
 SEARCH_FIELDS = ("summary", "status", "assignee", "priority", "labels", "updated", "issuetype")
 # Filter values: one line, no control characters (quoting then only needs \ and ").
 Value = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f]+$")]
@@ -129,16 +129,7 @@ def probe(client: JIRA, settings: Settings) -> dict[str, Any]:
     }
 
 
-provider = Provider(
-    "jira",
-    sdk=("jira", "requests"),
-    client=make_client,
-    map_error=map_error,
-    limits=LIMITS,
-    configured=lambda settings: settings.jira_api_token is not None,
-    secret_settings=("jira_api_token",),
-    probe=probe,
-)
+provider = Provider(DECLARATION, client=make_client, map_error=map_error, probe=probe)
 
 
 # ---- JQL ------------------------------------------------------------------------

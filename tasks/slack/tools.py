@@ -26,7 +26,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from tasks.shared.clients import per_thread, require
 from tasks.shared.paging import PageParams, page
-from tasks.slack_channels import CHANNEL_ID, channel_scope, remember
+from tasks.slack import DECLARATION
+from tasks.slack.channels import CHANNEL_ID, channel_scope, remember
 from worker.errors import (
     BadParams,
     Conflict,
@@ -56,19 +57,9 @@ slack_sdk = lazy("slack_sdk")
 # Slack's rule: lowercase letters, digits, "-" and "_", at least one letter or digit.
 CHANNEL_NAME = r"[a-z0-9_-]*[a-z0-9][a-z0-9_-]*"
 TS = r"^[0-9]{1,10}\.[0-9]{1,6}$"  # not \d: pydantic's \d also takes non-ASCII digits
-# Rate scopes: Slack limits each Web API method by its tier, per workspace, and
-# chat.postMessage to about one message per second per channel (keyed by the
-# channel's ID however the agent named it: tasks.slack_channels). History and
-# replies are Tier 1 (1/min) for apps not approved for the Slack Marketplace.
+# Rate scopes: one per Web API tier, per workspace (see the declaration's limits).
 TIER1_HISTORY = "slack-tier1:{credential}:conversations.history"
-LIMITS = {
-    "slack-tier1": ["1/m"],
-    "slack-tier2": ["20/m burst 5"],
-    "slack-tier3": ["50/m burst 10"],
-    "slack-tier4": ["100/m burst 20"],
-    "slack-post": ["600/m burst 20"],
-    "slack-channel": ["1/s burst 2"],
-}
+LIMITS = DECLARATION.limits
 RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
 RECONCILE_SCAN = 15  # history is Tier 1 for most apps: one page of at most 15
 MARKER_EVENT = "toolfleet_run"  # message metadata naming the run that posted it
@@ -165,16 +156,7 @@ def probe(client: WebClient, settings: Settings) -> dict[str, Any]:
     }
 
 
-provider = Provider(
-    "slack",
-    sdk=("slack_sdk",),
-    client=make_client,
-    map_error=map_error,
-    limits=LIMITS,
-    configured=lambda settings: settings.slack_bot_token is not None,
-    secret_settings=("slack_bot_token",),
-    probe=probe,
-)
+provider = Provider(DECLARATION, client=make_client, map_error=map_error, probe=probe)
 
 
 # ---- params ---------------------------------------------------------------

@@ -1,7 +1,7 @@
 """What the HTTP tools may send, as configured: named credentials and webhook signing keys.
 
-The models behind ``FLEET_HTTP_CREDENTIALS`` and ``FLEET_WEBHOOK_SECRETS`` (read by
-:mod:`worker.settings`), with the rules of where a credential may go.
+The models behind ``FLEET_HTTP_CREDENTIALS`` and ``FLEET_WEBHOOK_SECRETS`` (settings
+the declaration adds), with the rules of where a credential may go.
 """
 
 from __future__ import annotations
