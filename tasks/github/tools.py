@@ -18,7 +18,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,8 +38,8 @@ from worker.errors import (
 )
 from worker.settings import Settings
 from worker.tools.catalog import Provider
-from worker.tools.context import current_call
 from worker.tools.params import params_config
+from worker.tools.reconcile import MARK, lookup_since, run_mark
 from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:
@@ -56,10 +56,9 @@ requests = lazy("requests")
 REPO_PATTERN = rf"^{NAME_SEGMENT}/{NAME_SEGMENT}$"
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minute
 PATCH_CHARS = 4000
-RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
 # A hidden line in what a write leaves (issue, comment and review bodies): the run
 # that wrote it, so a retry after a lost response finds exactly its own write.
-MARKER = "<!-- toolfleet:{run_id} -->"
+MARKER = f"<!-- {MARK}:{{run_id}} -->"
 # GitHub refuses bodies over 65,536 characters: leave room for "\n\n" + the marker.
 BODY_MAX = 65_536 - 100
 RECONCILE_PAGE = 100  # items per page read by a reconcile (GitHub's maximum)
@@ -342,12 +341,12 @@ def list_issues(gh: Github, p: ListIssues) -> dict[str, Any]:
 
 def _marked(body: str) -> str:
     """``body`` with this run's hidden marker line (how a reconcile finds our write)."""
-    marker = MARKER.format(run_id=current_call().run_id)
+    marker = MARKER.format(run_id=run_mark())
     return f"{body}\n\n{marker}" if body else marker
 
 
 def _ours(body: str | None) -> bool:
-    return MARKER.format(run_id=current_call().run_id) in (body or "")
+    return MARKER.format(run_id=run_mark()) in (body or "")
 
 
 def _find_marked(gh: Github, listing: Callable[[], PaginatedList[Any]]) -> Any | None:
@@ -366,7 +365,7 @@ def _created_issue(gh: Github, p: CreateIssue, since: datetime) -> dict[str, Any
     repository's issues touched since the run began (any state, newest first)."""
     found = _find_marked(
         gh,
-        lambda: repository(gh, p.repo).get_issues(state="all", since=since - RECONCILE_SLACK),
+        lambda: repository(gh, p.repo).get_issues(state="all", since=lookup_since(since)),
     )
     return _issue_summary(found) if found else None
 
@@ -383,7 +382,7 @@ def create_issue(gh: Github, p: CreateIssue) -> dict[str, Any]:
 def _posted_comment(gh: Github, p: CommentOnIssue, since: datetime) -> dict[str, Any] | None:
     """The comment an earlier attempt of this run posted, found by its marker among the
     issue's comments updated since the run began."""
-    after = since - RECONCILE_SLACK
+    after = lookup_since(since)
     found = _find_marked(
         gh, lambda: repository(gh, p.repo).get_issue(p.number).get_comments(since=after)
     )

@@ -52,7 +52,7 @@ def _demo_key(settings: Any) -> dict[str, str]:
 # throughput of four workers sharing two cores).
 DECLARATION = Declaration(
     "http",
-    title="HTTP",
+    title="HTTP, webhooks",
     prefixes=("http.", "webhook."),
     settings=HttpSettings,
     sdk=("httpx", "tasks.shared.safehttp"),

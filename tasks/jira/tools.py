@@ -32,6 +32,7 @@ from worker.settings import Settings
 from worker.tools.catalog import Provider
 from worker.tools.context import current_call
 from worker.tools.params import params_config
+from worker.tools.reconcile import MARK
 from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ PROJECT_KEY = r"^[A-Z][A-Z0-9_]+$"
 ISSUE_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"
 ERROR_CHARS = 300
 RECONCILE_SCAN = 50
-MARKER_PROPERTY = "toolfleet"  # entity property on what a write creates: {"run_id": ...}
+MARKER_PROPERTY = MARK  # entity property on what a write creates: {"run_id": ...}
 # One rate scope per credential (see the declaration's limits).
 READ = WRITE = ["jira:{credential}"]
 LIMITS = DECLARATION.limits

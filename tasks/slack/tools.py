@@ -16,7 +16,7 @@ posts are found too.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Annotated, Any
@@ -45,6 +45,7 @@ from worker.settings import Settings
 from worker.tools.catalog import Provider
 from worker.tools.context import current_call
 from worker.tools.params import params_config
+from worker.tools.reconcile import MARK, lookup_since
 from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:
@@ -60,9 +61,8 @@ TS = r"^[0-9]{1,10}\.[0-9]{1,6}$"  # not \d: pydantic's \d also takes non-ASCII 
 # Rate scopes: one per Web API tier, per workspace (see the declaration's limits).
 TIER1_HISTORY = "slack-tier1:{credential}:conversations.history"
 LIMITS = DECLARATION.limits
-RECONCILE_SLACK = timedelta(minutes=1)  # provider clocks vs ours
 RECONCILE_SCAN = 15  # history is Tier 1 for most apps: one page of at most 15
-MARKER_EVENT = "toolfleet_run"  # message metadata naming the run that posted it
+MARKER_EVENT = f"{MARK}_run"  # message metadata naming the run that posted it
 RATE_LIMITED_WAIT = 1.0  # "rate_limited" (HTTP 200, no header): Slack's ~1 msg/s per channel
 
 UNAUTHORIZED = {
@@ -259,7 +259,7 @@ def _posted_message(slack: WebClient, p: PostMessage, since: datetime) -> dict[s
     """
     if not re.fullmatch(CHANNEL_ID, p.channel):
         raise Fatal("a channel given by name cannot be looked up (history takes an ID)")
-    oldest = f"{(since - RECONCILE_SLACK).timestamp():.6f}"
+    oldest = f"{lookup_since(since).timestamp():.6f}"
     lookup = {"channel": p.channel, "oldest": oldest, "limit": RECONCILE_SCAN}
     if p.thread_ts:
         found = slack.conversations_replies(ts=p.thread_ts, include_all_metadata=True, **lookup)

@@ -133,7 +133,7 @@ class ToolSpec:
     @property
     def safe_name(self) -> str:
         """The name where only ``[A-Za-z0-9_-]`` is allowed (OpenAI functions, several
-        MCP clients): ``github.list_issues`` → ``github__list_issues``. Reversible:
+        MCP clients): ``acme.list_issues`` → ``acme__list_issues``. Reversible:
         :func:`resolve` accepts it back."""
         return self.name.replace(".", SAFE_SEPARATOR)
 
@@ -220,7 +220,7 @@ class Provider:
         since the run started, and if found that becomes the result instead of
         writing again (see worker.tools.reconcile); ``reconcile_scopes`` are the
         extra scopes that lookup spends. ``scope_values`` adds template values the
-        params do not hold as such (a Slack channel's ID for its name).
+        params do not hold as such (a channel's ID for the name the agent gave).
         """
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
