@@ -6,7 +6,7 @@ Each provider package's ``__init__`` holds its declaration
 heavy: importing this package imports those and no tool. The catalog
 (:func:`worker.tools.catalog.catalog`) imports each of :data:`PROVIDER_MODULES`,
 whose ``@provider.tool`` and ``@sync_kind`` declarations register the tools and
-sync kinds; resolving one tool name imports only the module :data:`TOOL_MODULES`
+sync kinds; resolving one tool name imports only the modules :data:`TOOL_MODULES`
 names for its prefix.
 
 ``FLEET_PROVIDER_PATH`` (directories, separated as ``PATH`` is) adds provider
@@ -39,9 +39,7 @@ def _discover() -> tuple[Declaration, ...]:
 
 DECLARATIONS = _discover()
 PROVIDER_MODULES = tuple(module for d in DECLARATIONS for module in d.modules)
-# The module declaring the tools of each name prefix: a process that calls one tool
-# (`fleet call github.create_issue`) imports that module alone. tests/test_layout.py
-# checks it against the declarations.
-TOOL_MODULES = {
-    prefix: f"{d.package}.{d.tools}" for d in DECLARATIONS if d.tools for prefix in d.prefixes
-}
+# The modules declaring the tools of each name prefix: a process that calls one tool
+# (`fleet call github.create_issue`) imports those alone. tests/test_layout.py checks
+# them against the declarations.
+TOOL_MODULES = {prefix: d.tool_modules for d in DECLARATIONS for prefix in d.prefixes}

@@ -119,7 +119,7 @@ def test_a_sync_of_a_repository_that_walks_the_path_cannot_be_declared():
 
 def test_dotted_names_that_are_names_stay_callable(client, sim):
     # ".github" and "hello.js" are names GitHub allows: only "." and ".." are not.
-    from tasks.github.tools import GetRepository
+    from tasks.github.params import GetRepository
 
     for repo in ("octo/.github", "octo/hello.js", "octo/..hello", "o_o/x-y"):
         assert GetRepository(repo=repo).repo == repo
@@ -141,7 +141,8 @@ def _sent_path(url: str) -> str:
 def test_every_repository_the_model_takes_is_requested_as_exactly_itself(owner, name):
     from github import Auth, Github
 
-    from tasks.github.tools import GetRepository, repository
+    from tasks.github.client import repository
+    from tasks.github.params import GetRepository
 
     repo = f"{owner}/{name}"
     try:

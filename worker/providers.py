@@ -71,7 +71,7 @@ class Declaration:
     ``api_setting`` the one holding where its API is (shown by `fleet doctor`).
     ``limits`` maps a rate-scope kind to the provider's published limits.
     ``tools`` and ``syncs`` name the package's modules that declare its tools and
-    its sync kinds.
+    its sync kinds (a process calling one tool imports its provider's ``tools``).
     """
 
     name: str
@@ -83,7 +83,7 @@ class Declaration:
     api_setting: str | None = None
     sdk: tuple[str, ...] = ()
     limits: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    tools: str | None = "tools"
+    tools: tuple[str, ...] = ("tools",)
     syncs: str | None = None
     simulate: Simulation | None = None
     demo: Demo | None = None
@@ -97,9 +97,14 @@ class Declaration:
         return f"{PROVIDERS_PACKAGE}.{self.name}"
 
     @property
+    def tool_modules(self) -> tuple[str, ...]:
+        """The modules whose import registers this provider's tools."""
+        return tuple(f"{self.package}.{m}" for m in self.tools)
+
+    @property
     def modules(self) -> tuple[str, ...]:
         """The modules whose import registers this provider's tools and sync kinds."""
-        return tuple(f"{self.package}.{m}" for m in (self.tools, self.syncs) if m)
+        return self.tool_modules + ((f"{self.package}.{self.syncs}",) if self.syncs else ())
 
     @property
     def secret_settings(self) -> tuple[str, ...]:

@@ -1,5 +1,8 @@
 """GitHub (PyGithub): repositories, commits, issues, pull requests, reviews; issue and
-commit syncs. The declaration; the tools are in ``tools``, the sync kinds in ``syncs``."""
+commit syncs. The declaration; the client (factory, rate scopes and headers, probe) is
+in ``client``, the error mapper in ``errors``, the tools' params in ``params``, the tools
+in ``reads`` and ``writes`` (each write beside its reconcile lookup), what they return in
+``shapes``, the sync kinds in ``syncs``."""
 
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ DECLARATION = Declaration(
         "github-write": ["80/m burst 10", "500/h burst 50"],
         "github-search": ["30/m burst 5"],
     },
+    tools=("reads", "writes"),
     syncs="syncs",
     simulate=Simulation(
         _simulated,

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.github.tools import READ, REPO_PATTERN, _issue_summary, given, provider, repository
+from tasks.github.client import READ, given, provider, repository
+from tasks.github.params import REPO_PATTERN
+from tasks.github.shapes import issue_summary
 from worker.syncs.kinds import Item, Page, rewind_iso, sync_kind
 
 if TYPE_CHECKING:
@@ -98,7 +100,7 @@ def _commit_item(repo: str, commit: Any) -> Item:
 
 
 def _item(repo: str, issue: Any) -> Item:
-    payload = {**_issue_summary(issue), "body": issue.body, "repo": repo}
+    payload = {**issue_summary(issue), "body": issue.body, "repo": repo}
     return Item(f"{repo}#{issue.number}", _stamp(issue.updated_at), payload)
 
 

@@ -282,13 +282,13 @@ def catalog() -> Mapping[str, ToolSpec]:
 def resolve(name: str) -> ToolSpec | None:
     """The tool called ``name`` or whose :attr:`ToolSpec.safe_name` it is.
 
-    Imports only the module declaring its prefix's tools (``tasks.TOOL_MODULES``),
-    or, for a name that module does not declare, the whole catalog."""
+    Imports only the modules declaring its prefix's tools (``tasks.TOOL_MODULES``),
+    or, for a name they do not declare, the whole catalog."""
     names = dict.fromkeys((name, name.replace(SAFE_SEPARATOR, ".")))
     declaring = importlib.import_module(PROVIDERS_PACKAGE).TOOL_MODULES
     for candidate in names:
-        module = next((m for prefix, m in declaring.items() if candidate.startswith(prefix)), None)
-        if module is not None:
+        modules = next((m for prefix, m in declaring.items() if candidate.startswith(prefix)), ())
+        for module in modules:
             importlib.import_module(module)
         if (spec := _CATALOG.get(candidate)) is not None:
             return spec
