@@ -169,7 +169,9 @@ def test_resolving_a_name_imports_only_its_module_and_listings_keep_one_order():
     )
     resolved, after_unknown, order = _fresh(probe).splitlines()
 
-    assert resolved == str(["tasks.github.reads", "tasks.github.writes", "tasks.slack.tools"])
+    assert resolved == str(
+        ["tasks.github.reads", "tasks.github.writes", "tasks.slack.reads", "tasks.slack.writes"]
+    )
     # A name its module does not declare: the whole catalog, for close names.
     assert "tasks.jira" in after_unknown and "tasks.http" in after_unknown
     assert order == _fresh("from worker.tools.catalog import catalog; print(list(catalog()))")

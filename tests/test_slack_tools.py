@@ -359,7 +359,7 @@ def _api_error(status: int, data: dict, headers: dict | None = None) -> SlackApi
     ],
 )
 def test_map_error_classifies_slack_and_network_failures(exc, expected, details):
-    from tasks.slack.tools import map_error
+    from tasks.slack.errors import map_error
 
     error = map_error(exc)
 
@@ -369,7 +369,7 @@ def test_map_error_classifies_slack_and_network_failures(exc, expected, details)
 
 
 def test_missing_scope_says_which_scope_is_needed():
-    from tasks.slack.tools import map_error
+    from tasks.slack.errors import map_error
 
     error = map_error(_api_error(200, {"error": "missing_scope", "needed": "chat:write"}))
 

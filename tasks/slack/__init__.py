@@ -1,6 +1,8 @@
 """Slack (slack_sdk): messages, channels, users, history; a channel's history as a sync.
-The declaration; the tools are in ``tools``, channel IDs for rate scopes in ``channels``,
-the sync kind in ``syncs``."""
+The declaration; the client (factory, history scope, probe) is in ``client``, the error
+mapper in ``errors``, the tools' params in ``params``, the tools in ``reads`` and
+``writes`` (each write beside its reconcile lookup), what they return in ``shapes``,
+channel IDs for rate scopes in ``channels``, the sync kind in ``syncs``."""
 
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ DECLARATION = Declaration(
         "slack-post": ["600/m burst 20"],
         "slack-channel": ["1/s burst 2"],
     },
+    tools=("reads", "writes"),
     syncs="syncs",
     simulate=Simulation(
         _simulated,

@@ -106,7 +106,8 @@ def _lock(credential: str) -> threading.Lock:
 
 def _list_names(client: Any, key: str, credential: str) -> None:
     """Page ``conversations.list`` into the map, each page admitted by the governor."""
-    from tasks.slack.tools import make_client, map_error
+    from tasks.slack.client import make_client
+    from tasks.slack.errors import map_error
     from worker.tools import governor
 
     settings = get_settings()

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.slack.tools import CHANNEL_ID, TIER1_HISTORY, provider
+from tasks.slack.channels import CHANNEL_ID
+from tasks.slack.client import TIER1_HISTORY, provider
 from worker.syncs.kinds import Item, Page, rewind_ts, sync_kind
 
 if TYPE_CHECKING:
