@@ -15,7 +15,10 @@ from jira import JIRAError
 from pydantic import ValidationError
 
 from simulator.jql import BoolOp, Clause, parse
-from tasks.jira.tools import SearchIssues, build_jql, jql_string, make_client, map_error
+from tasks.jira.client import make_client
+from tasks.jira.errors import map_error
+from tasks.jira.jql import build_jql, jql_string
+from tasks.jira.params import SearchIssues
 from tests.conftest import JIRA_SECRET
 from tests.support import call_tool, letters_of, wait_final, wait_for
 from worker import ledger

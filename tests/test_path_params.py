@@ -160,7 +160,7 @@ def test_every_repository_the_model_takes_is_requested_as_exactly_itself(owner, 
 @settings(max_examples=400, deadline=None)
 @given(key=TEXT)
 def test_every_issue_key_the_model_takes_is_requested_as_exactly_itself(key):
-    from tasks.jira.tools import AddComment
+    from tasks.jira.params import AddComment
     from tasks.shared.segments import segment
 
     try:

@@ -1,6 +1,9 @@
 """Jira (the jira library, REST v2): issues, comments, transitions, JQL search; issues a
-JQL query selects as a sync. The declaration; the tools are in ``tools``, the sync kind
-in ``syncs``."""
+JQL query selects as a sync. The declaration; the client (factory, rate scopes, probe) is
+in ``client``, the error mapper in ``errors``, the tools' params in ``params``, JQL from
+filters in ``jql``, the tools in ``reads`` and ``writes`` (each write beside its
+reconcile lookup), what they return in ``shapes``, the sync kind in ``syncs``.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ DECLARATION = Declaration(
     # Jira Cloud's limits are cost-based and not published as a number, so the
     # default is a conservative guess (FLEET_RATE_LIMITS overrides it).
     limits={"jira": ["300/m burst 30"]},
+    tools=("reads", "writes"),
     syncs="syncs",
     simulate=Simulation(
         _simulated,

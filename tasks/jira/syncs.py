@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tasks.jira.tools import READ, SEARCH_FIELDS, _issue, provider
+from tasks.jira.client import READ, provider
+from tasks.jira.shapes import SEARCH_FIELDS, issue_summary
 from worker.syncs.kinds import Item, Page, rewind_iso, sync_kind
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _search(jira: JIRA, jql: str, position: Any) -> tuple[list[dict[str, Any]], 
 
 
 def _item(raw: dict[str, Any]) -> Item:
-    payload = _issue(raw)
+    payload = issue_summary(raw)
     updated = payload.get("updated")
     return Item(raw["key"], _utc(updated) if updated else None, payload)
 
