@@ -45,10 +45,26 @@ def _free_port() -> int:
 SIM_PORT = _free_port()
 SIM_URL = f"http://127.0.0.1:{SIM_PORT}"
 
-RELAXED_KINDS = (
-    "github", "github-write", "github-search", "jira", "slack-tier1", "slack-tier2",
-    "slack-tier3", "slack-tier4", "slack-post", "slack-channel",
-)  # fmt: skip
+# Everything below is derived from the provider declarations (no provider is named):
+# importing them reads no setting, so the environment is still the tests' to set.
+from simulator import Credentials  # noqa: E402
+from worker.providers import declarations  # noqa: E402
+from worker.queues import QUEUES  # noqa: E402
+
+# The credentials the tests' simulator accepts (each a secret that must never leak).
+SIM_CREDENTIALS = Credentials(
+    github_token=GITHUB_SECRET,
+    slack_token=SLACK_SECRET,
+    jira_user=JIRA_USER,
+    jira_token=JIRA_SECRET,
+)
+RELAXED_KINDS = tuple(kind for d in declarations() for kind in d.limits)
+SIMULATED_ENV = {
+    name: value
+    for d in declarations()
+    if d.simulate is not None
+    for name, value in d.simulate.env(SIM_URL, SIM_CREDENTIALS).items()
+}
 
 TEST_ENV = {
     "FLEET_BROKER_URL": f"{REDIS_HOST}/{MAIN_REDIS_DB}",
@@ -74,13 +90,7 @@ TEST_ENV = {
             "tls-only": {"header": "X-Api-Key", "value": TLS_ONLY_SECRET, "hosts": ["localhost"]},
         }
     ),
-    "GITHUB_TOKEN": GITHUB_SECRET,
-    "GITHUB_API_URL": f"{SIM_URL}/github",
-    "SLACK_BOT_TOKEN": SLACK_SECRET,
-    "SLACK_API_URL": f"{SIM_URL}/slack/api/",
-    "JIRA_BASE_URL": f"{SIM_URL}/jira",
-    "JIRA_USERNAME": JIRA_USER,
-    "JIRA_API_TOKEN": JIRA_SECRET,
+    **SIMULATED_ENV,
     "FLEET_PROVIDER_TIMEOUT_SECONDS": "5",
     # The providers' published limits (Slack history: 1/min) would make the suite
     # wait for minutes; the governor's own tests set the limits they exercise.
@@ -150,7 +160,7 @@ def fleet_worker(
 ) -> Iterator[WorkerProcess]:
     """One real worker process consuming every queue, for the whole session."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    worker = WorkerProcess(log, env={}, queues="github,slack,jira,http,syncs")
+    worker = WorkerProcess(log, env={}, queues=",".join(QUEUES))
     worker.wait_ready()
     yield worker
     worker.stop()

@@ -750,7 +750,7 @@ def test_labels_are_consistent_and_every_selector_selects_its_own_pods():
 
 
 def test_workers_are_given_time_to_finish_their_running_calls():
-    from tasks.http import HttpRequest
+    from tasks.http.tools import HttpRequest
 
     longest_timeout = max(
         m.le for m in HttpRequest.model_fields["timeout"].metadata if hasattr(m, "le")

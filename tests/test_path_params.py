@@ -109,7 +109,7 @@ def test_a_slack_id_or_ts_that_is_not_one_reaches_no_slack(client, sim, tool, fi
 
 
 def test_a_sync_of_a_repository_that_walks_the_path_cannot_be_declared():
-    from tasks.github_syncs import CommitsSync, IssuesSync
+    from tasks.github.syncs import CommitsSync, IssuesSync
 
     for model in (IssuesSync, CommitsSync):
         for repo in WALKS:
@@ -119,7 +119,7 @@ def test_a_sync_of_a_repository_that_walks_the_path_cannot_be_declared():
 
 def test_dotted_names_that_are_names_stay_callable(client, sim):
     # ".github" and "hello.js" are names GitHub allows: only "." and ".." are not.
-    from tasks.github import GetRepository
+    from tasks.github.params import GetRepository
 
     for repo in ("octo/.github", "octo/hello.js", "octo/..hello", "o_o/x-y"):
         assert GetRepository(repo=repo).repo == repo
@@ -141,7 +141,8 @@ def _sent_path(url: str) -> str:
 def test_every_repository_the_model_takes_is_requested_as_exactly_itself(owner, name):
     from github import Auth, Github
 
-    from tasks.github import GetRepository, repository
+    from tasks.github.client import repository
+    from tasks.github.params import GetRepository
 
     repo = f"{owner}/{name}"
     try:
@@ -159,7 +160,7 @@ def test_every_repository_the_model_takes_is_requested_as_exactly_itself(owner, 
 @settings(max_examples=400, deadline=None)
 @given(key=TEXT)
 def test_every_issue_key_the_model_takes_is_requested_as_exactly_itself(key):
-    from tasks.jira import AddComment
+    from tasks.jira.params import AddComment
     from tasks.shared.segments import segment
 
     try:

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from celery import Celery
 
+from tasks.http.secrets import HttpCredential
 from tasks.shared.safehttp import SafeHttp
 from tests.conftest import (
     GITHUB_SECRET,
@@ -24,7 +25,6 @@ from tests.conftest import (
 )
 from tests.support import REPO, Reply, fleet_cli, free_port, letters_of, wait_final, wait_for
 from worker.client import FleetClient
-from worker.settings import HttpCredential
 
 pytestmark = pytest.mark.usefixtures("fleet_worker")
 SECRETS = (GITHUB_SECRET, SLACK_SECRET, JIRA_SECRET, WEBHOOK_SECRET, PARTNER_SECRET)

@@ -37,18 +37,17 @@ def providers() -> list[Any]:
 
 def configuration(settings: Settings) -> dict[str, dict[str, Any]]:
     """Per provider: ``configured`` (its credentials are set) and ``api`` (its base URL,
-    masked), as the settings ``<provider>_api_url`` / ``<provider>_base_url`` hold it."""
+    masked), as the setting its declaration names (``api_setting``) holds it."""
     from kombu.utils.url import maybe_sanitize_url
 
     from worker.redact import redact
 
     found = {}
     for provider in providers():
-        url = getattr(settings, f"{provider.name}_api_url", None) or getattr(
-            settings, f"{provider.name}_base_url", None
-        )
+        where = provider.declaration.api_setting
+        url = getattr(settings, where) if where else None
         found[provider.name] = {
-            "configured": provider.configured is None or bool(provider.configured(settings)),
+            "configured": provider.configured(settings),
             "api": redact(maybe_sanitize_url(url) if "@" in url else url) if url else None,
         }
     return found

@@ -1,26 +1,23 @@
 """Every knob of the fleet, read once from the environment (pydantic-settings).
 
-Fleet-wide settings use the ``FLEET_`` prefix; provider credentials keep the
-names their own tooling uses (``GITHUB_TOKEN``, ``SLACK_BOT_TOKEN``...).
-Secrets are ``SecretStr`` so they never print by accident, and
-:meth:`Settings.secret_values` lists them for the redactor.
+Fleet-wide settings use the ``FLEET_`` prefix. Each provider declares its own
+settings as a model (worker.providers); :class:`Settings` is the fleet's plus all
+of those, so one object read once holds everything, and a provider's credentials
+keep the names its own tooling uses. Secrets are ``SecretStr`` so they never print
+by accident, and :meth:`Settings.secret_values` lists every one for the redactor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import (
-    AliasChoices,
-    Field,
-    SecretStr,
-    field_validator,
-)
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from worker.http_secrets import HttpCredential, WebhookKey, webhook_keys
+from worker.providers import HostList, declarations
 from worker.rate_limits import parse_limit
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
@@ -28,13 +25,8 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/toolfleet"
 MIN_TOKEN_CHARS = 16
 
 
-def _env(name: str) -> AliasChoices:
-    """Read a field from an un-prefixed variable (provider conventions)."""
-    return AliasChoices(name)
-
-
-class Settings(BaseSettings):
-    """The fleet's configuration. See the README's configuration table."""
+class FleetSettings(BaseSettings):
+    """The fleet's own configuration (the providers' join it in :class:`Settings`)."""
 
     model_config = SettingsConfigDict(
         env_prefix="FLEET_",
@@ -95,7 +87,7 @@ class Settings(BaseSettings):
     rate_limits: dict[str, list[str]] = Field(
         default_factory=dict,
         description="JSON: a scope kind's limits, replacing the provider's defaults, e.g. "
-        '{"github-write": ["40/m burst 5", "400/h"], "jira": ["5/s burst 10"]}',
+        '{"<kind>-write": ["40/m burst 5", "400/h"], "<kind>": ["5/s burst 10"]}',
     )
     circuit_failures: int = Field(
         default=5, ge=1, description="Consecutive unavailable outcomes that open a circuit."
@@ -159,27 +151,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Long waits `fleet mcp` holds at once, of each kind (calls, event polls).",
     )
-    mcp_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+    mcp_allowed_hosts: HostList = Field(
         default_factory=list, description="More Host values `fleet mcp --http` answers."
     )
-    mcp_allowed_origins: Annotated[list[str], NoDecode] = Field(
+    mcp_allowed_origins: HostList = Field(
         default_factory=list, description="Origins of browser pages allowed to call it."
-    )
-
-    # --- HTTP tools --------------------------------------------------------
-    http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    http_max_response_bytes: int = 262_144
-    http_timeout_seconds: float = 30.0
-    http_max_redirects: int = 5
-    webhook_secrets: dict[str, WebhookKey] = Field(
-        default_factory=dict,
-        description='JSON object: {"name": "whsec_...", "rotating": ["whsec_new", "whsec_old"],'
-        ' "legacy": {"secrets": ["..."], "format": "x-signature-256"}}',
-    )
-    http_credentials: dict[str, HttpCredential] = Field(
-        default_factory=dict,
-        description='JSON object: {"name": {"header": "Authorization", "value": "Bearer ...",'
-        ' "hosts": ["api.example.com"]}}; agents pass the name, never the value.',
     )
 
     # --- providers ---------------------------------------------------------
@@ -187,7 +163,7 @@ class Settings(BaseSettings):
         default=8900, description="Where `fleet up` runs the provider simulator when needed."
     )
     provider_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="Timeout of each SDK call to GitHub, Slack or Jira."
+        default=30.0, gt=0, description="Timeout of each SDK call to a provider."
     )
     provider_deadline_seconds: float = Field(
         default=120.0,
@@ -195,33 +171,6 @@ class Settings(BaseSettings):
         description="Longest one provider request may take in all (a server that drips its "
         "answer byte by byte never trips a read timeout): its connection is then cut.",
     )
-    github_token: SecretStr | None = Field(default=None, validation_alias=_env("GITHUB_TOKEN"))
-    github_api_url: str = Field(
-        default="https://api.github.com", validation_alias=_env("GITHUB_API_URL")
-    )
-    slack_bot_token: SecretStr | None = Field(
-        default=None, validation_alias=_env("SLACK_BOT_TOKEN")
-    )
-    slack_api_url: str = Field(
-        default="https://slack.com/api/", validation_alias=_env("SLACK_API_URL")
-    )
-    jira_base_url: str | None = Field(default=None, validation_alias=_env("JIRA_BASE_URL"))
-    jira_username: str | None = Field(default=None, validation_alias=_env("JIRA_USERNAME"))
-    jira_api_token: SecretStr | None = Field(default=None, validation_alias=_env("JIRA_API_TOKEN"))
-
-    @field_validator(
-        "http_allowed_hosts", "mcp_allowed_hosts", "mcp_allowed_origins", mode="before"
-    )
-    @classmethod
-    def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [host.strip().lower() for host in value.split(",") if host.strip()]
-        return value
-
-    @field_validator("webhook_secrets", mode="before")
-    @classmethod
-    def _webhook_keys(cls, value: object) -> object:
-        return webhook_keys(value)
 
     @field_validator("mcp_token")
     @classmethod
@@ -255,17 +204,33 @@ class Settings(BaseSettings):
         return self.result_backend or self.broker_url
 
     def secret_values(self) -> list[str]:
-        """Every configured secret, for redaction (longest first)."""
-        secrets = [self.github_token, self.slack_bot_token, self.jira_api_token]
-        secrets.extend(secret for key in self.webhook_secrets.values() for secret in key.secrets)
-        secrets.extend(credential.value for credential in self.http_credentials.values())
-        secrets.extend([self.flower_basic_auth, self.mcp_token])
-        values = {s.get_secret_value() for s in secrets if s is not None}
+        """Every configured secret, for redaction (longest first): each ``SecretStr``
+        anywhere in the settings, the providers' included."""
+        values = {secret.get_secret_value() for secret in _secrets(self)}
         # The services' passwords, which their URLs carry (shown masked anyway: userinfo).
         urls = (self.broker_url, self.effective_result_backend, self.database_url)
         values.update(password for url in urls if (password := urlsplit(url).password))
         # Very short values would redact ordinary words; nobody uses them as secrets.
         return sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
+
+
+def _secrets(value: object) -> Iterator[SecretStr]:
+    if isinstance(value, SecretStr):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secrets(getattr(value, name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secrets(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _secrets(item)
+
+
+class Settings(FleetSettings, *(d.settings for d in declarations() if d.settings)):  # type: ignore[misc]
+    """The fleet's configuration, each provider's settings included. See the README's
+    configuration table."""
 
 
 @lru_cache(maxsize=1)

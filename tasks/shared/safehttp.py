@@ -47,8 +47,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from tasks.http.secrets import HttpCredential
 from worker.errors import Forbidden, NotFound, Unavailable
-from worker.http_secrets import HttpCredential
 from worker.redact import is_sensitive
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

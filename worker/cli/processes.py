@@ -124,7 +124,7 @@ def migrate() -> None:
 @click.command()
 @click.option("--port", type=int, default=None, help="[FLEET_SIMULATOR_PORT]")
 def sim(port: int | None) -> None:
-    """Run the local provider simulator (GitHub, Slack, Jira APIs) in the foreground."""
+    """Run the local provider simulator (the providers' fake APIs) in the foreground."""
     from simulator import main as simulator_main
 
     port = get_settings().simulator_port if port is None else port

@@ -14,11 +14,9 @@ no port stays taken for the next one.
 
 from __future__ import annotations
 
-import base64
 import errno
 import json
 import os
-import secrets
 import socket
 import sys
 from dataclasses import dataclass
@@ -26,24 +24,15 @@ from dataclasses import dataclass
 import click
 
 from worker.cli.processes import migrate
+from worker.providers import Declaration, declarations
 from worker.queues import QUEUES
 from worker.settings import get_settings
 
 FLEET = [sys.executable, "-m", "worker.cli"]
-# Run against the simulator when no syncs are configured, each once as beat starts. Only
-# the children get them (and the simulated credentials): `fleet syncs` and `fleet doctor`
-# in another shell find them in the ledger (beat records them) and by asking the workers.
-DEMO_SYNCS = {
-    "GitHub": [
-        {"name": "demo-github-issues", "kind": "github.issues", "every": 60, "repo": "octo/hello"},
-        {"name": "demo-github-commits", "kind": "github.commits", "every": 300,
-         "repo": "octo/hello"},
-    ],
-    "Jira": [{"name": "demo-jira-issues", "kind": "jira.issues", "every": 120,
-              "jql": "project = DEMO"}],
-    "Slack": [{"name": "demo-slack-history", "kind": "slack.history", "every": 120,
-               "channel": "C0001"}],
-}  # fmt: skip
+# Against the simulator and with no syncs configured, each simulated provider's demo
+# syncs (its declaration's) run, each once as beat starts. Only the children get them
+# (and the simulated credentials): `fleet syncs` and `fleet doctor` in another shell
+# find them in the ledger (beat records them) and by asking the workers.
 # Stop stages (see worker.cli.supervisor): the workers drain before the rest stops.
 WORKERS_STAGE, SERVICES_STAGE = 0, 1
 
@@ -117,21 +106,21 @@ def up(
             )
         )
         click.echo(
-            f"Providers SIMULATED (no credentials configured): {', '.join(simulated)} "
+            f"Providers SIMULATED (no credentials configured): "
+            f"{', '.join(d.title for d in simulated)} "
             f"→ local simulator at http://127.0.0.1:{sim.port}"
         )
         if not (settings.syncs or settings.syncs_file):
-            demos = [entry for name in simulated for entry in DEMO_SYNCS[name]]
+            demos = [entry for d in simulated if d.simulate for entry in d.simulate.syncs]
             os.environ["FLEET_SYNCS"] = json.dumps(demos)
             click.echo(
                 f"Demo syncs (FLEET_SYNCS, run as beat starts): "
                 f"{', '.join(d['name'] for d in demos)}; `fleet syncs` in any shell lists them"
             )
-        if not settings.webhook_secrets:
-            # webhook.send needs a signing key; a demo fleet makes one up (never shown).
-            demo_key = {"default": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()}
-            os.environ["FLEET_WEBHOOK_SECRETS"] = json.dumps(demo_key)
-            click.echo("Demo webhook signing key 'default' (FLEET_WEBHOOK_SECRETS): random")
+        for declaration in declarations():
+            if declaration.demo is not None and (demo := declaration.demo.env(settings)):
+                os.environ.update(demo)
+                click.echo(declaration.demo.note)
     specs += [
         ProcessSpec(
             f"worker-{q}",
@@ -204,33 +193,17 @@ def _bind_error(address: str, port: int) -> OSError | None:
     return None
 
 
-def _simulate_unconfigured_providers(port: int) -> list[str]:
+def _simulate_unconfigured_providers(port: int) -> list[Declaration]:
     """Point every provider without credentials at the local simulator (via the env
     the fleet's children inherit). Returns the providers simulated."""
     from simulator import Credentials
 
     base = f"http://127.0.0.1:{port}"
     simulated = []
-    providers = {
-        "GitHub": (
-            "GITHUB_TOKEN",
-            {"GITHUB_TOKEN": Credentials.github_token, "GITHUB_API_URL": f"{base}/github"},
-        ),
-        "Slack": (
-            "SLACK_BOT_TOKEN",
-            {"SLACK_BOT_TOKEN": Credentials.slack_token, "SLACK_API_URL": f"{base}/slack/api/"},
-        ),
-        "Jira": (
-            "JIRA_API_TOKEN",
-            {
-                "JIRA_API_TOKEN": Credentials.jira_token,
-                "JIRA_USERNAME": Credentials.jira_user,
-                "JIRA_BASE_URL": f"{base}/jira",
-            },
-        ),
-    }
-    for name, (credential, env) in providers.items():
-        if not os.environ.get(credential):
-            os.environ.update(env)
-            simulated.append(name)
+    for declaration in declarations():
+        credential = declaration.credential_env()
+        if declaration.simulate is None or credential is None or os.environ.get(credential):
+            continue
+        os.environ.update(declaration.simulate.env(base, Credentials()))
+        simulated.append(declaration)
     return simulated

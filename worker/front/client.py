@@ -2,9 +2,9 @@
 
     from worker.client import FleetClient
     fleet = FleetClient()
-    result = fleet.call("http.request", {"url": "https://example.com"}, wait=True)
+    result = fleet.call("fleet.echo", {"message": "ping"}, wait=True)
 
-A tool is named as in the catalog or by its safe name (``github__list_issues``,
+A tool is named as in the catalog or by its safe name (``acme__list_issues``,
 as exported for OpenAI). An unknown name raises :class:`UnknownTool` (with
 the closest names); invalid params raise :class:`~worker.errors.BadParams`
 with pydantic's message — both before any message is published.
@@ -85,7 +85,7 @@ class FleetClient:
         self.app = app
 
     def spec(self, tool: str) -> ToolSpec:
-        """The tool by its name or its safe name (``github__list_issues``)."""
+        """The tool by its name or its safe name (``acme__list_issues``)."""
         spec = resolve(tool)
         if spec is None:
             raise UnknownTool(tool, sorted(catalog()))

@@ -9,7 +9,7 @@ exactly (``structuredContent``, ``isError``, a run id in ``_meta``). The low-lev
 handlers list the catalog as it is and answer ``tools/call`` with those results.
 
 - **Names.** Clients refuse dots in tool names, so tools are listed by their safe name
-  (``github__list_issues``; ``title`` keeps ``github.list_issues``); calls accept both.
+  (``acme__list_issues``; ``title`` keeps ``acme.list_issues``); calls accept both.
 - **Errors.** An unknown tool, invalid params (the client's one validation path) and a
   run that failed (its classified ``ToolError``) answer ``isError: true`` with the
   taxonomy type and message, never a protocol error: the model can read and correct it.
@@ -58,6 +58,7 @@ from worker.front.mcp_calls import (
     get_run,
 )
 from worker.front.mcp_lanes import Busy, Lanes
+from worker.providers import FLEET_QUEUE, declarations
 from worker.tools.catalog import SAFE_SEPARATOR, catalog
 
 SERVER_NAME = "toolfleet"
@@ -67,9 +68,10 @@ EVENTS = "fleet.events"
 OWN_TOOLS = {GET_RUN: get_run, EVENTS: events_page}
 RUN_ID_META = "toolfleet/run_id"  # in every answer's _meta that concerns a run
 INSTRUCTIONS = (
-    "Integration tools (GitHub, Slack, Jira, HTTP, webhooks) run by a worker fleet with "
-    "retries and rate limits. A call that takes long answers with a run_id: pass it to "
-    "fleet__get_run later for the outcome; fleet__events follows every run's end."
+    f"Integration tools ({', '.join(d.title for d in declarations() if d.queue != FLEET_QUEUE)}) "
+    "run by a worker fleet with retries and rate limits. A call that takes long answers "
+    "with a run_id: pass it to fleet__get_run later for the outcome; fleet__events "
+    "follows every run's end."
 )
 
 

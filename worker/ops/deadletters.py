@@ -51,7 +51,7 @@ def replay(
         raise NotReplayable(
             f"dead letter {letter_id} cannot be replayed as stored: its params held secrets, "
             f"masked when it was recorded ({', '.join(masked)}). Pass the token through a "
-            "named credential (FLEET_HTTP_CREDENTIALS, param `credential`) and call again"
+            "named credential (param `credential`, configured on the fleet) and call again"
         )
     client.validate(letter["tool"], params)  # raises UnknownTool / BadParams
     headers = dict(letter["headers"] or {})

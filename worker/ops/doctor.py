@@ -7,8 +7,8 @@ provider, credentials present or not and the API base URL, beside this
 shell's own: an operator's shell often holds no credentials while the
 workers do, see worker.control); and each provider this shell holds
 credentials for accepts them, with one cheap call the provider declares
-(``Provider.probe``: GitHub ``GET /rate_limit``, Slack ``auth.test``, Jira
-``/myself``) that also says who the fleet acts as and the limits in force. A provider failure goes
+(``Provider.probe``: a rate-limit or identity endpoint) that also says who the
+fleet acts as and the limits in force. A provider failure goes
 through that provider's own error mapper, so it reads like any tool's error;
 no secret is ever part of a result (the probes report token kinds, not
 tokens, and everything is redacted on the way out).
@@ -156,7 +156,7 @@ def _summary(provider: str, workers: dict[str, dict[str, Any]]) -> str:
 
 
 def _provider(provider: Any, settings: Any, workers: dict[str, dict[str, Any]]) -> Check:
-    if provider.configured is not None and not provider.configured(settings):
+    if not provider.configured(settings):
         detail = "not configured in this shell (no credentials)"
         if any(found.get(provider.name, {}).get("configured") for found in workers.values()):
             detail += f"; workers: {_summary(provider.name, workers)}: {FROM_A_WORKER}"

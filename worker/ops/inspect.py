@@ -14,7 +14,7 @@ def queue_depths(app: Any) -> dict[str, int]:
     """Messages waiting in each of the fleet's queues, in one pipelined round trip.
 
     kombu's Redis transport keeps a message published with a priority in a
-    sibling list per priority step (``github`` + separator + ``3``): those count too.
+    sibling list per priority step (``<queue>`` + separator + ``3``): those count too.
     """
     with app.connection_for_read() as conn:
         channel = conn.default_channel

@@ -3,7 +3,7 @@
 ``FLEET_SYNCS`` holds a JSON list, or ``FLEET_SYNCS_FILE`` names a YAML or
 JSON file holding the same list. Each entry::
 
-    {"name": "hello-issues", "kind": "github.issues", "every": 300, "repo": "octo/hello"}
+    {"name": "hello-issues", "kind": "<provider>.issues", "every": 300, "repo": "octo/hello"}
 
 ``name`` (unique), ``kind`` (a declared sync kind), exactly one of ``every``
 (seconds) or ``cron`` (five fields, ``"*/15 * * * *"``), and the kind's own

@@ -2,7 +2,7 @@
 
 A sync kind is a ``fetch(client, config, since, token) -> Page`` function
 plus the model of its configuration fields (the annotation of ``config``),
-declared with ``@sync_kind(provider, "github.issues", ...)`` next to the
+declared with ``@sync_kind(provider, "<provider>.issues", ...)`` next to the
 provider's tools. The machinery (worker.syncs.runner) does everything else:
 locking, paging, pacing through the governor, upserts, checkpoints.
 
@@ -14,8 +14,8 @@ locking, paging, pacing through the governor, upserts, checkpoints.
   format; the run's highest becomes the sync's cursor when the run ends.
 
 Cursors are strings whose order is their value: ISO-8601 UTC timestamps or
-Slack ``ts`` values. :func:`rewind_iso` and :func:`rewind_ts` move one back
-by the lookback window.
+``ts`` values (unix seconds with six decimals, ``"1700000000.000100"``).
+:func:`rewind_iso` and :func:`rewind_ts` move one back by the lookback window.
 """
 
 from __future__ import annotations
@@ -111,5 +111,5 @@ def rewind_iso(cursor: str, seconds: float) -> str:
 
 
 def rewind_ts(cursor: str, seconds: float) -> str:
-    """A Slack ``ts`` cursor moved ``seconds`` back."""
+    """A ``ts`` cursor (unix seconds, six decimals) moved ``seconds`` back."""
     return f"{Decimal(cursor) - Decimal(str(seconds)):.6f}"

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from worker.errors import BadParams, ToolError, bad_params
+from worker.providers import PROVIDERS_PACKAGE, Declaration
 from worker.queues import queue_for
 from worker.settings import Settings
 from worker.tools import describe, sdk
@@ -43,8 +44,6 @@ Reconciler = Callable[[Any, Any, datetime], dict[str, Any] | None]
 # what the params name, however the agent spelled it); never raises
 ScopeValues = Callable[[Any, str], Mapping[str, str]]
 SAFE_SEPARATOR = "__"
-# The package whose PROVIDER_MODULES declare the tools (imported on first use).
-TOOLS_PACKAGE = "tasks"
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,7 @@ class ToolSpec:
     @property
     def safe_name(self) -> str:
         """The name where only ``[A-Za-z0-9_-]`` is allowed (OpenAI functions, several
-        MCP clients): ``github.list_issues`` → ``github__list_issues``. Reversible:
+        MCP clients): ``acme.list_issues`` → ``acme__list_issues``. Reversible:
         :func:`resolve` accepts it back."""
         return self.name.replace(".", SAFE_SEPARATOR)
 
@@ -155,32 +154,42 @@ _all_loaded = False
 
 @dataclass
 class Provider:
-    """One integration: its client factory, its error mapper and its rate limits.
+    """One integration at work: its declaration (worker.providers: name, queue,
+    settings, SDK modules, published limits, credentials) plus what calling it takes.
 
-    ``limits`` maps a rate-scope kind (a scope's text before its first ``:``)
-    to the provider's published limits, e.g. ``{"github": ["5000/h burst 100"]}``;
-    ``FLEET_RATE_LIMITS`` overrides any of them (see worker.tools.governor).
-    ``rate_headers`` reads, after every call, what the provider said about its
-    budget (``x-ratelimit-remaining``, ``-limit``, ``-reset``) for the governor.
-    ``configured`` says whether the settings hold its credentials, and ``probe``
-    makes the one cheap call ``fleet doctor`` checks them with (returning
-    ``acts_as`` and ``limits``). ``sdk`` names the modules the provider's
-    code binds lazily or imports when called (worker.tools.sdk): :meth:`connect`
-    loads them. ``secret_settings`` names the :class:`Settings` fields holding its
-    credentials: a deployment gives each process exactly those of the providers
-    whose tools and syncs its queues run, and no other (tests/test_deploy.py).
+    ``rate_headers`` reads, after every call, what the provider said about its budget
+    (``x-ratelimit-remaining``, ``-limit``, ``-reset``) for the governor; ``probe``
+    makes the one cheap call ``fleet doctor`` checks the credentials with (returning
+    ``acts_as`` and ``limits``); :meth:`connect` loads the SDK modules
+    (worker.tools.sdk) before building a client. ``secret_settings``: a deployment
+    gives each process exactly those of the providers its queues run (tests/test_deploy.py).
     """
 
-    name: str
+    declaration: Declaration
     client: ClientFactory
     map_error: ErrorMapper
-    limits: Mapping[str, Sequence[str]] = field(default_factory=dict)
     rate_headers: RateHeaders | None = None
-    configured: Callable[[Settings], bool] | None = None
     probe: Probe | None = None
-    sdk: tuple[str, ...] = ()
-    secret_settings: tuple[str, ...] = ()
     specs: list[ToolSpec] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.declaration.name
+
+    @property
+    def limits(self) -> Mapping[str, Sequence[str]]:
+        return self.declaration.limits
+
+    @property
+    def sdk(self) -> tuple[str, ...]:
+        return self.declaration.sdk
+
+    @property
+    def secret_settings(self) -> tuple[str, ...]:
+        return self.declaration.secret_settings
+
+    def configured(self, settings: Settings) -> bool:
+        return self.declaration.configured(settings)
 
     def connect(self, settings: Settings, credential: str) -> Any:
         """A client for ``credential``, its SDK loaded first (the one way to get one)."""
@@ -211,7 +220,7 @@ class Provider:
         since the run started, and if found that becomes the result instead of
         writing again (see worker.tools.reconcile); ``reconcile_scopes`` are the
         extra scopes that lookup spends. ``scope_values`` adds template values the
-        params do not hold as such (a Slack channel's ID for its name).
+        params do not hold as such (a channel's ID for the name the agent gave).
         """
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -252,7 +261,7 @@ def load_providers() -> None:
     global _CATALOG, _all_loaded
     if _all_loaded:
         return
-    modules = importlib.import_module(TOOLS_PACKAGE).PROVIDER_MODULES
+    modules = importlib.import_module(PROVIDERS_PACKAGE).PROVIDER_MODULES
     for module in modules:
         importlib.import_module(module)
     # In the modules' order, whichever :func:`resolve` imported first, so listings
@@ -273,13 +282,13 @@ def catalog() -> Mapping[str, ToolSpec]:
 def resolve(name: str) -> ToolSpec | None:
     """The tool called ``name`` or whose :attr:`ToolSpec.safe_name` it is.
 
-    Imports only the module declaring its prefix's tools (``tasks.TOOL_MODULES``),
-    or, for a name that module does not declare, the whole catalog."""
+    Imports only the modules declaring its prefix's tools (``tasks.TOOL_MODULES``),
+    or, for a name they do not declare, the whole catalog."""
     names = dict.fromkeys((name, name.replace(SAFE_SEPARATOR, ".")))
-    declaring = importlib.import_module(TOOLS_PACKAGE).TOOL_MODULES
+    declaring = importlib.import_module(PROVIDERS_PACKAGE).TOOL_MODULES
     for candidate in names:
-        module = next((m for prefix, m in declaring.items() if candidate.startswith(prefix)), None)
-        if module is not None:
+        modules = next((m for prefix, m in declaring.items() if candidate.startswith(prefix)), ())
+        for module in modules:
             importlib.import_module(module)
         if (spec := _CATALOG.get(candidate)) is not None:
             return spec

@@ -1,30 +1,50 @@
 """Writes that are safe to retry: find an earlier attempt's write instead of repeating it.
 
-GitHub, Slack and Jira take no idempotency keys, so a write retried after
-its response was lost could happen twice. A write tool may declare a
+Most providers take no idempotency keys, so a write retried after its
+response was lost could happen twice. A write tool may declare a
 ``reconcile`` lookup (see :class:`worker.tools.catalog.ToolSpec`): before an
 attempt, :func:`earlier_write` runs it, but only when an earlier execution
 may have written without our knowing — a worker lost mid-call, or an
 ambiguous failure (a 5xx, a timeout). A definitive refusal (429, 4xx)
 proves nothing was written, so the write simply runs again.
 
-A lookup the identity may not make (a bot without ``channels:history``, a
-403) never buries the write: it goes ahead, and the result says
+Each such write carries the run that made it under :data:`MARK` (the provider
+says only where: a hidden line in a body, message metadata, an entity
+property), and its lookup reads from :func:`lookup_since` on.
+
+A lookup the identity may not make (a bot missing a read scope, a 403) never
+buries the write: it goes ahead, and the result says
 ``"reconcile": "skipped: <reason>"``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from worker.errors import InternalError, ToolError
-from worker.ledger import Begun
 from worker.tools.catalog import ToolSpec
 from worker.tools.context import current_call
 
+if TYPE_CHECKING:  # not at import: the tools modules import this one, the ledger's is heavy
+    from worker.ledger import Begun
+
 logger = logging.getLogger(__name__)
+# The name under which a write carries the run id of the run that made it.
+MARK = "toolfleet"
+# Provider clocks vs ours: a lookup reads from this long before the run began.
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+def lookup_since(started: datetime) -> datetime:
+    """Where a lookup reads from, for a run that began at ``started``."""
+    return started - CLOCK_SKEW
+
+
+def run_mark() -> str:
+    """What this run's writes carry under :data:`MARK`: its run id."""
+    return current_call().run_id
 
 
 def earlier_write(

@@ -1,10 +1,10 @@
 """Provider SDKs imported when first used, not when the catalog is read.
 
-PyGithub, jira, slack_sdk and requests take about half a second to import and
-tens of MB once loaded. The CLI, the MCP server and an agent's client read the
-catalog (names, schemas, queues) and never call a provider; a worker of the
-``slack`` queue never calls GitHub. A provider module therefore binds its SDK
-with :func:`lazy` (``github = lazy("github")``) and uses it as ``github.Github``
+Provider SDKs take about half a second each to import and tens of MB once
+loaded. The CLI, the MCP server and an agent's client read the catalog (names,
+schemas, queues) and never call a provider; a worker of one provider's queue
+never calls another. A provider module therefore binds its SDK with
+:func:`lazy` (``sdk = lazy("vendor_sdk")``) and uses it as ``sdk.Client``
 inside functions; the module is loaded by :func:`load`, which
 :meth:`worker.tools.catalog.Provider.connect` calls before building a client
 and a worker calls at start for the providers its queues serve

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import redis
 
 from worker.settings import Settings, get_settings
-from worker.tools.governor.limits import SCHEDULE_SLACK, Budget
+from worker.tools.governor.limits import SCHEDULE_MARGIN, Budget
 
 PREFIX = "fleet:gov:"
 # Every scope in use, scored by when its state is gone (acquire.lua): idle ones leave.
@@ -101,7 +101,7 @@ class Governor:
             run_id,
             self._probe_lease(),
             len(budgets),
-            SCHEDULE_SLACK,
+            SCHEDULE_MARGIN,
             SCOPE_IDLE_SECONDS,
         ]
         for budget in budgets:

@@ -1,0 +1,1 @@
+"""Tests of the jira provider (tasks/jira/)."""
