@@ -164,6 +164,20 @@ def _whole_line(name: str) -> bool:
     return any(header in lowered for header in _WHOLE_LINE)
 
 
+# A capitalized word and a space after "name:" begin a sentence, not a credential:
+# the fleet's own messages name a field so ("token: Field required").
+_PROSE = re.compile(r"[A-Z][a-z]{1,10} ")
+
+
+def _no_credential(value: str, name: re.Match[str]) -> bool:
+    """Whether the value after a sensitive name is none: masked already, a count
+    (``max_tokens=100``), or, after a colon and no scheme word, prose."""
+    if value.startswith(MASK) or (value.isdigit() and len(value) < 8):
+        return True
+    colon = ":" in name.group(2) and not name.group(3)
+    return colon and _PROSE.match(name.string, name.end()) is not None
+
+
 def _masked_values(
     name_pattern: re.Pattern[str],
     value_pattern: re.Pattern[str],
@@ -181,13 +195,7 @@ def _masked_values(
         if not sensitive(name.group(1)):
             continue
         value = value_pattern.match(text, name.end())
-        if (
-            value is None
-            or value.group().startswith(MASK)
-            or (
-                value.group().isdigit() and len(value.group()) < 8  # a count: max_tokens=100
-            )
-        ):
+        if value is None or _no_credential(value.group(), name):
             continue
         kept += [text[done : name.end()], MASK]
         done = searched = value.end()
