@@ -14,12 +14,13 @@ the result backend, task events and Flower, log lines:
   written out, a log line), an ``Authorization``-style ``Bearer ...`` or
   ``Basic ...`` credential, and a URL's userinfo (``https://user:pw@host``).
   Sensitive names (:data:`SENSITIVE_EXACT`, :data:`SENSITIVE_PARTS`: declared
-  once, and every pattern's name judged by :func:`is_sensitive`) are ``auth``, ``jwt`` and any
-  name containing authorization, cookie, token, secret, password, api-key,
-  signature, credentials, passphrase or private-key.
+  once; every pattern's name is judged by :func:`is_sensitive`) are ``auth``,
+  ``jwt`` and any name containing authorization, cookie, token, secret,
+  password, api-key, signature, credentials, passphrase or private-key.
 
 Masking by name keeps numbers, booleans and nulls (``max_tokens: 100`` is not
-a credential) and masks strings and containers whole.
+a credential) and masks strings and containers whole; in text it keeps a count
+and, after a colon, a sentence (``token: Field required``).
 
 Every sink also gets text it can keep: a NUL character becomes U+FFFD, since
 PostgreSQL stores none in text or JSONB (a call refused for one must still be
