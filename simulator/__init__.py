@@ -1,20 +1,21 @@
-"""Local provider simulator: fake GitHub REST, Slack Web and Jira REST v2 APIs on one port.
+"""Local provider simulator: each provider's fake API (its package's ``fake/``) on one port.
 
-Real SDKs (PyGithub, slack_sdk, jira) talk to it unchanged given the base URLs below, so
-tools and retry logic can be exercised end to end with seeded data, recorded requests and
-injected faults (status codes, rate limits, latency, dropped responses, bad credentials)::
+Real SDKs talk to it unchanged given each fake's base URL, so tools and retry logic can
+be exercised end to end with seeded data, recorded requests and injected faults (status
+codes, rate limits, latency, dropped responses, bad credentials)::
 
     from simulator import Simulator
 
     with Simulator() as sim:          # 127.0.0.1, free port
-        sim.github_url                # Github(base_url=...)
-        sim.slack_url                 # WebClient(base_url=...)
-        sim.jira_url                  # JIRA(server=...)
-        sim.inject("slack", path="chat.postMessage", status=429, retry_after=3)
-        sim.requests(provider="slack")
+        sim.url                       # the root; sim.<provider>_url: each fake's base URL
+        sim.inject("<provider>", path="<regex>", status=429, retry_after=3)
+        sim.requests(provider="<provider>")
 
-``python -m simulator --port 8900`` runs one in the foreground; ``SimulatorClient(url)``
-controls it from another process.
+This package is the shared part: the server (``server``), the fault engine (``faults``,
+``engine``), the recorder (``recorder``), the control API (``core``, ``client``) and the
+runtime switches (``settings``); ``fakes`` finds the fakes from the provider
+declarations, ``fake`` is what each one gives. ``python -m simulator --port 8900`` runs
+one in the foreground; ``SimulatorClient(url)`` controls it from another process.
 """
 
 from simulator.client import SimulatorClient, SimulatorClientError

@@ -1,45 +1,52 @@
 """``python -m simulator``: run the provider simulator in the foreground.
 
-Prints the base URLs to export (``GITHUB_API_URL``, ``SLACK_API_URL``, ``JIRA_BASE_URL``)
-and the control API root, then serves until interrupted.
+Prints the base URLs to export (each simulated provider's, as its declaration points
+`fleet up` at the simulator) and the control API root, then serves until interrupted.
+Each fake's credentials are options (``--<field>``, dashes for underscores).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from simulator.core import Simulator
-from simulator.engine import Credentials
+from simulator.fakes import FAKES, Credentials
+from worker.providers import declarations
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
     parser.add_argument("--port", type=int, default=8900, help="0 picks a free port")
-    parser.add_argument("--github-token", default=Credentials.github_token)
-    parser.add_argument("--slack-token", default=Credentials.slack_token)
-    parser.add_argument("--jira-user", default=Credentials.jira_user)
-    parser.add_argument("--jira-token", default=Credentials.jira_token)
-    parser.add_argument("--jira-deployment", default="Server", choices=["Server", "Cloud"])
+    choices = {name: c for fake in FAKES.values() for name, c in fake.choices.items()}
+    for credential in dataclasses.fields(Credentials):
+        option = "--" + credential.name.replace("_", "-")
+        parser.add_argument(
+            option, default=credential.default, choices=choices.get(credential.name)
+        )
     return parser
+
+
+def url_variables(sim: Simulator) -> dict[str, str]:
+    """The variables pointing each simulated provider at ``sim`` (its URLs only)."""
+    return {
+        name: value
+        for d in declarations()
+        if d.simulate is not None and d.name in FAKES
+        for name, value in d.simulate.env(sim.url, sim.credentials).items()
+        if value.startswith(sim.url)
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, start the simulator, print its URLs, serve until Ctrl-C."""
-    args = build_parser().parse_args(argv)
-    sim = Simulator(
-        args.host,
-        args.port,
-        github_token=args.github_token,
-        slack_token=args.slack_token,
-        jira_user=args.jira_user,
-        jira_token=args.jira_token,
-        jira_deployment=args.jira_deployment,
-    ).start()
-    print(f"GITHUB_API_URL={sim.github_url}")  # noqa: T201 - the CLI's whole output
-    print(f"SLACK_API_URL={sim.slack_url}")  # noqa: T201
-    print(f"JIRA_BASE_URL={sim.jira_url}")  # noqa: T201
+    args = vars(build_parser().parse_args(argv))
+    host, port = args.pop("host"), args.pop("port")
+    sim = Simulator(host, port, **args).start()
+    for name, value in url_variables(sim).items():
+        print(f"{name}={value}")  # noqa: T201 - the CLI's whole output
     print(f"SIMULATOR_URL={sim.url}  (control API under /_sim/)", flush=True)  # noqa: T201
     try:
         sim.serve_forever()

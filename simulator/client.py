@@ -13,7 +13,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
-from simulator.server import base_urls
+from simulator.fakes import base_urls
 
 
 class SimulatorClientError(RuntimeError):
@@ -26,12 +26,9 @@ class SimulatorClient:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        urls = base_urls(self.url)
-        self.github_url, self.slack_url, self.jira_url = (
-            urls["github_url"],
-            urls["slack_url"],
-            urls["jira_url"],
-        )
+        # Each fake's base URL as an attribute (``<provider>_url``), as on ``Simulator``.
+        for name, value in base_urls(self.url).items():
+            setattr(self, name, value)
 
     def _call(self, method: str, path: str, payload: Any = None) -> Any:
         data = json.dumps(payload).encode() if payload is not None else None
@@ -48,7 +45,7 @@ class SimulatorClient:
             raise SimulatorClientError(f"{method} {path}: {exc.code} {exc.read()!r}") from exc
 
     def health(self) -> dict[str, Any]:
-        """``{"ok": true, "github_url": ..., ...}`` once the simulator answers."""
+        """``{"ok": true, "<provider>_url": ..., ...}`` once the simulator answers."""
         return self._call("GET", "/_sim/health")
 
     def wait_ready(self, timeout: float = 10.0) -> SimulatorClient:

@@ -14,28 +14,20 @@ from typing import Any
 
 from simulator import settings as switches
 from simulator.engine import Credentials, Engine
+from simulator.fakes import base_urls
 from simulator.faults import Fault
-from simulator.server import SimHTTPServer, base_urls
+from simulator.server import SimHTTPServer
 
 
 class Simulator:
-    """A GitHub + Slack + Jira fake on one loopback HTTP port."""
+    """Every provider's fake API on one loopback HTTP port.
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        github_token: str = Credentials.github_token,
-        slack_token: str = Credentials.slack_token,
-        jira_user: str = Credentials.jira_user,
-        jira_token: str = Credentials.jira_token,
-        jira_deployment: str = Credentials.jira_deployment,
-    ) -> None:
+    Keyword arguments are :class:`~simulator.Credentials` fields (each fake's own),
+    overriding the credentials it accepts."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **credentials: str) -> None:
         self.host, self.port = host, port
-        self.credentials = Credentials(
-            github_token, slack_token, jira_user, jira_token, jira_deployment
-        )
+        self.credentials = Credentials(**credentials)
         self.engine = Engine(self.credentials)
         self._server: SimHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -91,20 +83,12 @@ class Simulator:
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
-    @property
-    def github_url(self) -> str:
-        """PyGithub ``base_url`` / ``GITHUB_API_URL``."""
-        return base_urls(self.url)["github_url"]
-
-    @property
-    def slack_url(self) -> str:
-        """slack_sdk ``WebClient(base_url=...)`` / ``SLACK_API_URL`` (trailing slash included)."""
-        return base_urls(self.url)["slack_url"]
-
-    @property
-    def jira_url(self) -> str:
-        """``JIRA(server=...)`` / ``JIRA_BASE_URL``."""
-        return base_urls(self.url)["jira_url"]
+    def __getattr__(self, name: str) -> str:
+        """``<provider>_url``: where that provider's SDK is pointed (its base URL)."""
+        urls = base_urls(self.url) if name.endswith("_url") and name != "url" else {}
+        if name not in urls:
+            raise AttributeError(name)
+        return urls[name]
 
     # -- control ---------------------------------------------------------------------------
     def inject(
@@ -124,8 +108,8 @@ class Simulator:
         unauthorized: bool = False,
         times: int | None = 1,
     ) -> dict[str, Any]:
-        """Arm a fault; ``path`` is a regex searched in the provider-relative path
-        (GitHub ``/repos/o/r/issues``, Slack ``chat.postMessage``, Jira ``/rest/api/2/search``).
+        """Arm a fault; ``path`` is a regex searched in the provider-relative path (the
+        path after the fake's prefix, or the method name of an RPC-style fake).
         Returns the fault as a dict (with its ``id``)."""
         fault = Fault(
             provider=provider,
@@ -167,8 +151,8 @@ class Simulator:
             self.engine.log.clear()
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        """Change runtime switches (see :mod:`simulator.settings`), e.g.
-        ``configure(slack_missing_scopes=["channels:history"])``; returns them all."""
+        """Change runtime switches (each fake's own, see :mod:`simulator.settings`);
+        returns them all."""
         with self.engine.lock:
             return switches.apply(self.engine.state, changes)
 

@@ -1,8 +1,8 @@
-"""The transport-free core: state, faults, request log and provider dispatch behind one lock.
+"""The transport-free core: state, faults, request log and dispatch to the fakes behind one lock.
 
 ``Engine.dispatch`` is the whole request lifecycle - pick a fault, sleep its latency
 (outside the lock, so a slow request never blocks others), check credentials, let the
-provider answer, add provider headers, record. The HTTP server only converts bytes.
+fake answer, add its headers, record. The HTTP server only converts bytes.
 """
 
 from __future__ import annotations
@@ -11,41 +11,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
+from simulator.fake import FakeApi
+from simulator.fakes import FAKES, Credentials, seed
 from simulator.faults import Fault, FaultSet
-from simulator.github import GithubApi
-from simulator.jira import JiraApi
 from simulator.protocol import Request, Response, json_response
 from simulator.recorder import RequestLog
-from simulator.seed import build_state
-from simulator.slack import SlackApi
-from simulator.state import SimState
+
+__all__ = ["Credentials", "Engine", "Outcome"]
 
 LOG = logging.getLogger("simulator")
-
-
-class Provider(Protocol):
-    """What every fake API implements."""
-
-    provider: str
-
-    def authenticate(self, req: Request) -> bool: ...
-    def unauthorized(self, req: Request) -> Response: ...
-    def fault_response(self, fault: Fault, req: Request, st: SimState) -> Response: ...
-    def handle(self, req: Request, st: SimState) -> Response: ...
-    def finish(self, req: Request, resp: Response, st: SimState) -> None: ...
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The only credentials each fake provider accepts (plus the Jira flavour to present)."""
-
-    github_token: str = "sim-github-token"
-    slack_token: str = "xoxb-sim-token"
-    jira_user: str = "sim@example.com"
-    jira_token: str = "sim-jira-token"
-    jira_deployment: str = "Server"  # what /serverInfo reports: "Server" or "Cloud"
 
 
 @dataclass
@@ -59,17 +35,13 @@ class Outcome:
 class Engine:
     """Owns everything mutable; all access goes through ``self.lock``."""
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(self, credentials: Any) -> None:
         self.lock = threading.RLock()
-        self.state = build_state()
+        self.state = seed()
         self.faults = FaultSet()
         self.log = RequestLog()
-        self.providers: dict[str, Provider] = {
-            "github": GithubApi(credentials.github_token),
-            "slack": SlackApi(credentials.slack_token),
-            "jira": JiraApi(
-                credentials.jira_user, credentials.jira_token, credentials.jira_deployment
-            ),
+        self.providers: dict[str, FakeApi] = {
+            name: fake.api(credentials) for name, fake in FAKES.items()
         }
 
     def dispatch(self, req: Request, url_path: str) -> Outcome:
@@ -103,7 +75,7 @@ class Engine:
             time.sleep(fault.slow_response)  # done, and recorded: only the answer is late
         return Outcome(resp, drop=dropped)
 
-    def _handle(self, api: Provider, req: Request) -> Response:
+    def _handle(self, api: FakeApi, req: Request) -> Response:
         try:
             return api.handle(req, self.state)
         except Exception as exc:  # a simulator bug must not look like a dropped connection
@@ -117,6 +89,6 @@ class Engine:
     def reset(self) -> None:
         """Seed state back, no faults, empty log."""
         with self.lock:
-            self.state = build_state()
+            self.state = seed()
             self.faults.clear()
             self.log.clear()

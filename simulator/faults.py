@@ -1,9 +1,9 @@
 """Fault injection rules: what to break, for which requests, and how many times.
 
 A :class:`Fault` is scoped to a provider, an HTTP method (or ``"*"``) and a path regex that is
-*searched* in the provider-relative path (for Slack that path is the method name, e.g.
-``"chat.postMessage"``). The first matching rule is consumed per request, so ``times=2`` with a
-503 gives "two failures, then success" - the shape retry logic must survive.
+*searched* in the provider-relative path (for an RPC-style fake that path is the method name).
+The first matching rule is consumed per request, so ``times=2`` with a 503 gives "two
+failures, then success" - the shape retry logic must survive.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PROVIDERS = ("github", "slack", "jira")
 RATE_LIMIT_KINDS = ("primary", "secondary")
 
 
@@ -47,7 +46,9 @@ class Fault:
     hits: int = 0
 
     def __post_init__(self) -> None:
-        if self.provider not in (*PROVIDERS, "*"):
+        from simulator.fakes import FAKES  # the fakes import this module
+
+        if self.provider not in (*FAKES, "*"):
             raise FaultError(f"unknown provider {self.provider!r}")
         if self.rate_limit is not None and self.rate_limit not in RATE_LIMIT_KINDS:
             raise FaultError(f"rate_limit must be one of {RATE_LIMIT_KINDS}")

@@ -1,7 +1,7 @@
 """Provider-neutral request/response types passed between the HTTP plumbing and the fake APIs.
 
-The HTTP layer (``server.py``) turns raw sockets into a :class:`Request`; each provider module
-(``github.py``, ``slack.py``, ``jira.py``) turns a :class:`Request` into a :class:`Response`
+The HTTP layer (``server.py``) turns raw sockets into a :class:`Request`; each fake API
+(:class:`simulator.fake.FakeApi`) turns a :class:`Request` into a :class:`Response`
 without ever touching sockets, which keeps the providers easy to read and to test in isolation.
 """
 

@@ -1,7 +1,8 @@
 """Request log: what each client sent, minus credentials, and what it got back.
 
 Entries never contain a credential: the ``Authorization``/``Cookie`` headers are dropped
-(only ``auth_valid`` is kept) and Slack's ``token`` argument is masked wherever it appears.
+(only ``auth_valid`` is kept) and a ``token`` argument (RPC-style APIs take the credential
+as one) is masked wherever it appears.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """HTTP plumbing: a threaded stdlib server routing by path prefix, plus the ``/_sim`` control API.
 
-Prefixes: ``/github/...``, ``/slack/api/<method>``, ``/jira/...``; ``/_sim/...`` controls the
+Each fake is served under its own prefix (:mod:`simulator.fakes`); ``/_sim/...`` controls the
 simulator (faults, settings, request log, reset, health); anything else is a JSON 404. Speaks
 HTTP/1.1 keep-alive like the real services, since SDK connection pools reuse sockets.
 """
@@ -19,21 +19,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from simulator import settings
 from simulator.engine import Engine
+from simulator.fakes import base_urls, provider_of
 from simulator.faults import Fault
 from simulator.protocol import Request, Response, json_response
 
 LOG = logging.getLogger("simulator")
-PREFIXES = (("github", "/github"), ("slack", "/slack/api/"), ("jira", "/jira"))
-
-
-def provider_of(path: str) -> tuple[str, str] | None:
-    """``(provider, provider-relative path)`` for a request path, or None."""
-    for name, prefix in PREFIXES:
-        if name == "slack" and path.startswith(prefix):
-            return name, path[len(prefix) :]
-        if name != "slack" and (path == prefix or path.startswith(prefix + "/")):
-            return name, path[len(prefix) :] or "/"
-    return None
 
 
 def parse_body(raw: bytes, content_type: str) -> tuple[Any, str | None]:
@@ -51,15 +41,6 @@ def parse_body(raw: bytes, content_type: str) -> tuple[Any, str | None]:
         except ValueError as exc:
             return text, str(exc)
     return text, None
-
-
-def base_urls(root: str) -> dict[str, str]:
-    """The three SDK base URLs for a simulator reachable at ``root``."""
-    return {
-        "github_url": f"{root}/github",
-        "slack_url": f"{root}/slack/api/",
-        "jira_url": f"{root}/jira",
-    }
 
 
 class SimHTTPServer(ThreadingHTTPServer):

@@ -4,14 +4,18 @@ needs no other file edited."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import textwrap
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from simulator import SimulatorClient
 from tests.support import REPO, Reply, ScriptedServer, WorkerProcess, fleet_cli
 from worker.providers import FLEET_QUEUE, declarations, env_name
 
@@ -42,10 +46,12 @@ def _forbidden() -> dict[str, re.Pattern[str]]:
     return patterns
 
 
-def test_the_machinery_names_no_provider():
+# The machinery, and the simulator's shared parts: each provider's fake is in its package.
+@pytest.mark.parametrize("folder", ["worker", "simulator"])
+def test_the_machinery_names_no_provider(folder):
     patterns = _forbidden()
     found = []
-    for path in sorted((REPO / "worker").rglob("*.py")):
+    for path in sorted((REPO / folder).rglob("*.py")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             found += [
                 f"{path.relative_to(REPO)}:{number}: {what}"
@@ -82,7 +88,7 @@ class AcmeSettings(BaseModel):
 
 
 def _simulated(base, credentials):
-    return {"ACME_TOKEN": "acme-simulated-token", "ACME_API_URL": f"{base}/acme"}
+    return {"ACME_TOKEN": credentials.acme_token, "ACME_API_URL": f"{base}/acme"}
 
 
 DECLARATION = Declaration(
@@ -92,7 +98,51 @@ DECLARATION = Declaration(
     credential="acme_token",
     api_setting="acme_api_url",
     limits={"acme": ["100/s burst 10"]},
+    fake="fake",
     simulate=Simulation(_simulated),
+)
+'''
+# Its fake API, which the simulator serves under /acme: things by id, one switch.
+ACME_FAKE = '''
+"""Acme's fake API."""
+
+from simulator.fake import Fake, Switch
+from simulator.protocol import json_response
+
+
+class AcmeApi:
+    def __init__(self, token):
+        self.token = token
+
+    def authenticate(self, req):
+        return req.headers.get("authorization") == f"Bearer {self.token}"
+
+    def unauthorized(self, req):
+        return json_response(401, {"error": "bad token"})
+
+    def fault_response(self, fault, req, st):
+        return json_response(fault.status or 429, {"error": "injected"})
+
+    def handle(self, req, st):
+        if st.acme["closed"]:
+            return json_response(503, {"error": "closed"})
+        thing = st.acme["things"].get(req.path)
+        return json_response(200, thing) if thing else json_response(404, {"error": "none"})
+
+    def finish(self, req, resp, st):
+        resp.default_header("X-Acme", "fake")
+
+
+def seed():
+    return {"things": {"/things/7": {"id": 7, "name": "anvil"}}, "closed": False}
+
+
+FAKE = Fake(
+    "/acme",
+    api=lambda credentials: AcmeApi(credentials.acme_token),
+    seed=seed,
+    credentials={"acme_token": "acme-simulated-token"},
+    switches=(Switch("acme_closed", lambda st: st["closed"], lambda st, v: st.update(closed=v)),),
 )
 '''
 ACME_TOOLS = '''
@@ -167,6 +217,8 @@ def acme(tmp_path: Path) -> dict[str, str]:
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(textwrap.dedent(ACME_INIT))
     (package / "tools.py").write_text(textwrap.dedent(ACME_TOOLS))
+    (package / "fake").mkdir()
+    (package / "fake" / "__init__.py").write_text(textwrap.dedent(ACME_FAKE))
     return {"FLEET_PROVIDER_PATH": str(tmp_path / "providers")}
 
 
@@ -207,3 +259,65 @@ def test_a_real_worker_runs_the_new_providers_tool(acme, ledger_db, redis_clean,
     assert json.loads(called.stdout)["result"] == {"id": 7, "name": "anvil"}
     (seen,) = server.requests_to("/things/7")
     assert seen.headers["Authorization"] == "Bearer acme-token-of-the-test"
+
+
+def test_the_simulator_serves_the_new_providers_fake(acme, ledger_db, redis_clean, tmp_path):
+    # given the simulator, run as `fleet sim` runs it, and a worker pointed where it says
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--port", "0", "--acme-token", "acme-sim-token"],
+        cwd=REPO,
+        env={**os.environ, **acme},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sim.stdout is not None
+        printed: dict[str, str] = {}
+        while "SIMULATOR_URL" not in printed:  # its last line
+            name, value = sim.stdout.readline().strip().split("=", 1)
+            printed[name] = value
+        root = printed["SIMULATOR_URL"].split()[0]
+        control = SimulatorClient(root).wait_ready()
+        health = control.health()
+        env = {**acme, "ACME_TOKEN": "acme-sim-token", "ACME_API_URL": printed["ACME_API_URL"]}
+        worker = WorkerProcess(tmp_path / "worker.log", env=env, queues="acme", name="acme")
+        try:
+            worker.wait_ready()
+            # when
+            called = fleet_cli("call", "acme.get_thing", '{"id": 7}', "--wait", env=env)
+            control.inject("acme", "GET", r"^/things/", status=500)
+            injected = urllib_status(f"{printed['ACME_API_URL']}/things/7", "acme-sim-token")
+            refused = urllib_status(f"{printed['ACME_API_URL']}/things/7", "not-the-token")
+            switched = control.configure(acme_closed=True)
+            closed = urllib_status(f"{printed['ACME_API_URL']}/things/7", "acme-sim-token")
+            seen = control.requests(provider="acme")
+            control.reset()
+            settings_after_reset = control.settings()
+        finally:
+            worker.stop()
+    finally:
+        sim.terminate()
+        sim.wait(timeout=5)
+
+    # then
+    assert printed["ACME_API_URL"] == f"{root}/acme"
+    assert health["acme_url"] == f"{root}/acme"
+    assert json.loads(called.stdout)["result"] == {"id": 7, "name": "anvil"}
+    assert (injected, refused, closed) == (500, 401, 503)
+    assert switched["acme_closed"] is True and settings_after_reset["acme_closed"] is False
+    assert [(r["path"], r["auth_valid"], r["status"]) for r in seen] == [
+        ("/things/7", True, 200),
+        ("/things/7", True, 500),
+        ("/things/7", False, 401),
+        ("/things/7", True, 503),
+    ]
+
+
+def urllib_status(url: str, token: str) -> int:
+    """The status a plain GET with ``token`` gets."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code

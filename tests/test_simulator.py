@@ -224,13 +224,14 @@ def test_cli_prints_base_urls() -> None:
         assert proc.stdout is not None
         lines = [proc.stdout.readline().strip() for _ in range(4)]
         # then
+        # (in the providers' discovery order)
         assert [line.split("=")[0] for line in lines[:3]] == [
             "GITHUB_API_URL",
-            "SLACK_API_URL",
             "JIRA_BASE_URL",
+            "SLACK_API_URL",
         ]
         root = lines[3].split("=", 1)[1].split()[0]
-        assert lines[0].endswith("/github") and lines[1].endswith("/slack/api/")
+        assert lines[0].endswith("/github") and lines[2].endswith("/slack/api/")
         assert root.startswith("http://127.0.0.1:")
         assert SimulatorClient(root).wait_ready().health()["ok"] is True
     finally:

@@ -71,7 +71,9 @@ class Declaration:
     ``api_setting`` the one holding where its API is (shown by `fleet doctor`).
     ``limits`` maps a rate-scope kind to the provider's published limits.
     ``tools`` and ``syncs`` name the package's modules that declare its tools and
-    its sync kinds (a process calling one tool imports its provider's ``tools``).
+    its sync kinds (a process calling one tool imports its provider's ``tools``);
+    ``fake`` the one holding its fake API for the simulator (a ``simulator.fake.Fake``
+    as ``FAKE``), imported by the simulator alone.
     """
 
     name: str
@@ -85,6 +87,7 @@ class Declaration:
     limits: Mapping[str, Sequence[str]] = field(default_factory=dict)
     tools: tuple[str, ...] = ("tools",)
     syncs: str | None = None
+    fake: str | None = None
     simulate: Simulation | None = None
     demo: Demo | None = None
 

@@ -40,6 +40,7 @@ DECLARATION = Declaration(
         "github-write": ["80/m burst 10", "500/h burst 50"],
         "github-search": ["30/m burst 5"],
     },
+    fake="fake",
     tools=("reads", "writes"),
     syncs="syncs",
     simulate=Simulation(

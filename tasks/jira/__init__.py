@@ -42,6 +42,7 @@ DECLARATION = Declaration(
     # Jira Cloud's limits are cost-based and not published as a number, so the
     # default is a conservative guess (FLEET_RATE_LIMITS overrides it).
     limits={"jira": ["300/m burst 30"]},
+    fake="fake",
     tools=("reads", "writes"),
     syncs="syncs",
     simulate=Simulation(

@@ -47,6 +47,7 @@ DECLARATION = Declaration(
         "slack-post": ["600/m burst 20"],
         "slack-channel": ["1/s burst 2"],
     },
+    fake="fake",
     tools=("reads", "writes"),
     syncs="syncs",
     simulate=Simulation(

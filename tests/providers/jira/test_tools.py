@@ -14,9 +14,9 @@ import requests
 from jira import JIRAError
 from pydantic import ValidationError
 
-from simulator.jql import BoolOp, Clause, parse
 from tasks.jira.client import make_client
 from tasks.jira.errors import map_error
+from tasks.jira.fake.jql import BoolOp, Clause, parse
 from tasks.jira.jql import build_jql, jql_string
 from tasks.jira.params import SearchIssues
 from tests.conftest import JIRA_SECRET

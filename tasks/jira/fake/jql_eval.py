@@ -12,8 +12,9 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from simulator.jql import Clause, JqlError, Node, Query, Value, parse
-from simulator.state import JiraState, Record
+from simulator.state import Record
+from tasks.jira.fake.jql import Clause, JqlError, Node, Query, Value, parse
+from tasks.jira.fake.state import JiraState
 
 EQUALITY_OPS = {"=", "!=", "in", "not in", "is", "is not"}
 DATE_OPS = {"=", "!=", ">", ">=", "<", "<=", "is", "is not"}

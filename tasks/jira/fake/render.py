@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from simulator.state import JiraState, Record
+from simulator.state import Record
+from tasks.jira.fake.state import JiraState
 
 Json = dict[str, Any]
 FIELDS = ("summary", "description", "issuetype", "project", "status", "priority", "labels",

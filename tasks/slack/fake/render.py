@@ -10,7 +10,8 @@ import base64
 import binascii
 from typing import Any
 
-from simulator.state import Record, SlackState
+from simulator.state import Record
+from tasks.slack.fake.state import SlackState
 
 Json = dict[str, Any]
 Params = dict[str, Any]

@@ -5,7 +5,7 @@ Models what the ``jira`` library calls: ``serverInfo`` (reports ``deploymentType
 projects, issues, comments, entity properties of issues and comments (``toolfleet`` markers
 among them), workflow transitions and user search. Cloud's token-paged
 ``/search/jql`` is served as well. Errors use Jira's ``{"errorMessages": [...], "errors": {}}``.
-Issue writes (create/edit/comment/transition) live in ``jira_writes.py``.
+Issue writes (create/edit/comment/transition) live in ``writes``.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 
-from simulator import jira_render as render
 from simulator.faults import Fault, retry_after_header
-from simulator.jira_writes import WRITE_ROUTES as JIRA_WRITES
-from simulator.jira_writes import JiraCtx, JiraError, find_issue
-from simulator.jql import JqlError
-from simulator.jql_eval import search
 from simulator.protocol import Request, Response, json_response
 from simulator.state import Record, SimState, utcnow
+from tasks.jira.fake import render
+from tasks.jira.fake.jql import JqlError
+from tasks.jira.fake.jql_eval import search
+from tasks.jira.fake.writes import WRITE_ROUTES as JIRA_WRITES
+from tasks.jira.fake.writes import JiraCtx, JiraError, find_issue
 
 Handler = Callable[[JiraCtx], Response]
 ISSUE = r"/issue/(?P<key>[^/]+)"

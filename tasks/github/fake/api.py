@@ -1,7 +1,7 @@
 """Fake GitHub REST API (v3): authentication, routing, rate limits and fault answers.
 
-Reads live in ``github_reads.py``, writes in ``github_writes.py``, shapes in
-``github_render.py``. Copied from the real API: ``token``/``Bearer`` auth, 401 "Bad
+Reads live in ``reads``, writes in ``writes``, shapes in
+``render``. Copied from the real API: ``token``/``Bearer`` auth, 401 "Bad
 credentials", 404 for unknown routes (GitHub never answers 405), ``x-ratelimit-*`` headers on
 every response, 403 "API rate limit exceeded" once a bucket is spent.
 """
@@ -13,13 +13,14 @@ import time
 import uuid
 from http import HTTPStatus
 
-from simulator import github_render as render
 from simulator.faults import Fault, retry_after_header
-from simulator.github_common import DOCS, RATE_LIMITS, Ctx, GithubError
-from simulator.github_reads import READ_ROUTES
-from simulator.github_writes import WRITE_ROUTES
 from simulator.protocol import Request, Response, json_response
-from simulator.state import GithubState, Record, SimState
+from simulator.state import Record, SimState
+from tasks.github.fake import render
+from tasks.github.fake.common import DOCS, RATE_LIMITS, Ctx, GithubError
+from tasks.github.fake.reads import READ_ROUTES
+from tasks.github.fake.state import GithubState
+from tasks.github.fake.writes import WRITE_ROUTES
 
 RATE_WINDOW_SECONDS = 3600
 PRIMARY_MESSAGE = "API rate limit exceeded for user ID 1."

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from simulator.state import GithubState, Record
+from simulator.state import Record
+from tasks.github.fake.state import GithubState
 
 Json = dict[str, Any]
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from simulator import jira_render as render
 from simulator.protocol import Request, Response, json_response
-from simulator.seed import add_jira_issue
-from simulator.state import JiraState, Record, utcnow
+from simulator.state import Record, utcnow
+from tasks.jira.fake import render
+from tasks.jira.fake.seed import add_jira_issue
+from tasks.jira.fake.state import JiraState
 
 ISSUE = r"/issue/(?P<key>[^/]+)"
 PROPERTY_KEY_CHARS = 255

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.github_render import Links
 from simulator.protocol import Request
-from simulator.state import GithubState
+from tasks.github.fake.render import Links
+from tasks.github.fake.state import GithubState
 
 DOCS = "https://docs.github.com/rest"
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"  # route prefix for repository paths

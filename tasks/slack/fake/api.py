@@ -2,7 +2,7 @@
 
 As on slack.com: errors are HTTP 200 with ``{"ok": false, "error": "<code>"}``; only rate
 limits use a status (429 + ``Retry-After`` + ``"ratelimited"``). The bot's scopes and the
-Tier 1 history limits are runtime switches (:mod:`simulator.settings`); message ``metadata``
+Tier 1 history limits are runtime switches (:mod:`tasks.slack.fake`); message ``metadata``
 is kept and returned by history and replies only with ``include_all_metadata``. Arguments
 may arrive as a query string, a form body or a JSON body (slack_sdk always POSTs, form or
 JSON depending on the method). Pagination uses opaque base64 cursors in
@@ -22,8 +22,8 @@ from typing import Any
 
 from simulator.faults import Fault, retry_after_header
 from simulator.protocol import Request, Response, json_response
-from simulator.settings import slack_scopes
-from simulator.slack_render import (
+from simulator.state import Record, SimState
+from tasks.slack.fake.render import (
     SlackError,
     fmt_ts,
     limit_arg,
@@ -32,14 +32,14 @@ from simulator.slack_render import (
     parse_ts,
     read_cursor,
 )
-from simulator.slack_render import channel as render_channel
-from simulator.slack_render import message as render_message
-from simulator.slack_render import user as render_user
-from simulator.state import Record, SimState, SlackState
+from tasks.slack.fake.render import channel as render_channel
+from tasks.slack.fake.render import message as render_message
+from tasks.slack.fake.render import user as render_user
+from tasks.slack.fake.state import SlackState, slack_scopes
 
 Params = dict[str, Any]
 CHANNEL_NAME = re.compile(r"[a-z0-9_\-]+")
-# Tier 1 for apps outside the Marketplace (simulator.settings.slack_tier1_history).
+# Tier 1 for apps outside the Marketplace (the slack_tier1_history switch).
 TIER1_METHODS = ("conversations.history", "conversations.replies")
 TIER1_WINDOW_SECONDS, TIER1_LIMIT = 60.0, 15
 

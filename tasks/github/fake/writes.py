@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from simulator import github_render as render
-from simulator.github_common import REPO, Ctx, GithubError, repo_name
 from simulator.protocol import Response, json_response
 from simulator.state import Record, utcnow
+from tasks.github.fake import render
+from tasks.github.fake.common import REPO, Ctx, GithubError, repo_name
 
 REVIEW_STATES = {
     "APPROVE": "APPROVED",

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlencode
 
-from simulator import github_render as render
-from simulator.github_common import RATE_LIMITS, REPO, Ctx, GithubError, repo_name
 from simulator.protocol import Response, json_response
 from simulator.state import Record
+from tasks.github.fake import render
+from tasks.github.fake.common import RATE_LIMITS, REPO, Ctx, GithubError, repo_name
 
 Handler = Callable[[Ctx], Response]
 
