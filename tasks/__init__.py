@@ -4,7 +4,7 @@ is what provider packages share.
 Each provider package's ``__init__`` holds its declaration
 (:class:`worker.providers.Declaration`, as ``DECLARATION``) and imports nothing
 heavy: importing this package imports those and no tool. The catalog
-(:func:`worker.tools.catalog.catalog`) imports each of :data:`PROVIDER_MODULES`,
+(:func:`worker.runtime.catalog.catalog`) imports each of :data:`PROVIDER_MODULES`,
 whose ``@provider.tool`` and ``@sync_kind`` declarations register the tools and
 sync kinds; resolving one tool name imports only the modules :data:`TOOL_MODULES`
 names for its prefix.

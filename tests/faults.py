@@ -45,8 +45,8 @@ def install() -> None:
     """Wrap every step named in STEPS."""
     import worker.ledger
     from worker.ledger import outbox
-    from worker.tools import calling, governor
-    from worker.tools.catalog import ToolSpec, catalog
+    from worker.runtime import calling, governor
+    from worker.runtime.catalog import ToolSpec, catalog
 
     worker.ledger.begin = _faulty("begin", worker.ledger.begin)
     ToolSpec.parse = _faulty("validate", ToolSpec.parse)  # type: ignore[method-assign]

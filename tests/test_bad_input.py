@@ -15,7 +15,7 @@ from tests.support import Reply, letters_of, wait_final, wait_for
 from worker import ledger
 from worker.client import UnknownTool
 from worker.errors import BadParams
-from worker.tools.params import MAX_CHARS, MAX_DEPTH
+from worker.runtime.params import MAX_CHARS, MAX_DEPTH
 
 pytestmark = pytest.mark.usefixtures("fleet_worker")
 
@@ -282,7 +282,7 @@ def test_one_queued_row_the_ledger_refuses_is_not_taken_for_an_outage(ledger_db)
 def test_the_correlation_bound_at_the_doors_is_what_the_ledger_columns_hold():
     # The doors (publishers: no SQLAlchemy) state the bound; the model declares it.
     from worker.ledger.models import ToolRun
-    from worker.tools.headers import CORRELATION_HEADERS, CORRELATION_MAX_CHARS
+    from worker.runtime.headers import CORRELATION_HEADERS, CORRELATION_MAX_CHARS
 
     columns = ToolRun.__table__.c
     names = ("agent_task_id", "step_id", "idempotency_key", "requested_key")

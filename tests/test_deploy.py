@@ -33,9 +33,9 @@ from pydantic import AliasChoices, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from worker.queues import QUEUES, queue_for
+from worker.runtime.catalog import Provider, catalog
 from worker.settings import Settings
 from worker.syncs.kinds import sync_kinds
-from worker.tools.catalog import Provider, catalog
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.tools.catalog import catalog
+from worker.runtime.catalog import catalog
 
 # The HTTP tools' examples name public hosts, which tests never reach.
 OFFLINE = {"http.request", "webhook.send"}

@@ -14,9 +14,9 @@ import redis
 
 from tests.conftest import REDIS_HOST
 from tests.support import RedisServer
+from worker.runtime.governor import Budget, Governor, parse_limit
+from worker.runtime.governor.limits import Limit, budgets
 from worker.settings import Settings
-from worker.tools.governor import Budget, Governor, parse_limit
-from worker.tools.governor.limits import Limit, budgets
 
 GOVERNOR_DB = f"{REDIS_HOST}/9"
 

@@ -176,10 +176,10 @@ def test_the_layer_check_names_an_upward_import():
 
 
 def test_the_import_reader_sees_submodules_and_late_imports():
-    policy = _imports(WORKER / "tools" / "policy.py")
+    policy = _imports(WORKER / "runtime" / "policy.py")
     transport = WORKER / "broker" / "transport.py"
 
-    assert {"worker.ledger", "worker.ledger.outbox", "worker.tools.catalog"} <= policy
+    assert {"worker.ledger", "worker.ledger.outbox", "worker.runtime.catalog"} <= policy
     assert "worker.app" not in policy  # the policy does not register itself
     assert "worker.broker.intake" in _imports(transport)  # imported inside a method
     assert "worker.broker.intake" not in _imports(transport, module_level_only=True)
@@ -200,7 +200,7 @@ def test_declarations_and_provider_modules_load_without_celery():
     # drag in Celery or kombu (and so neither may any provider module).
     probe = (
         "import sys\n"
-        "from worker.tools.catalog import catalog\n"
+        "from worker.runtime.catalog import catalog\n"
         "names = catalog()\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('celery', 'kombu'))\n"
         "print(len(names), heavy)\n"
@@ -216,7 +216,7 @@ def test_declarations_and_provider_modules_load_without_celery():
 
 def test_each_tool_is_declared_in_the_module_named_for_its_prefix():
     from tasks import TOOL_MODULES
-    from worker.tools.catalog import catalog
+    from worker.runtime.catalog import catalog
 
     for name, spec in catalog().items():
         prefixes = [prefix for prefix in TOOL_MODULES if name.startswith(prefix)]
@@ -235,7 +235,7 @@ def test_resolving_a_name_imports_only_its_module_and_listings_keep_one_order():
     probe = (
         "import sys\n"
         "from tasks import PROVIDER_MODULES\n"
-        "from worker.tools.catalog import catalog, resolve\n"
+        "from worker.runtime.catalog import catalog, resolve\n"
         "assert resolve('slack.post_message').name == 'slack.post_message'\n"
         "assert resolve('github__create_issue').name == 'github.create_issue'\n"
         f"print({provider_modules})\n"
@@ -250,7 +250,7 @@ def test_resolving_a_name_imports_only_its_module_and_listings_keep_one_order():
     )
     # A name its module does not declare: the whole catalog, for close names.
     assert "tasks.jira" in after_unknown and "tasks.http" in after_unknown
-    assert order == _fresh("from worker.tools.catalog import catalog; print(list(catalog()))")
+    assert order == _fresh("from worker.runtime.catalog import catalog; print(list(catalog()))")
 
 
 PROVIDER_SDKS = ("github", "httpx", "jira", "requests", "slack_sdk")
@@ -261,7 +261,7 @@ def _sdks_loaded_after(code: str) -> list[str]:
     in a fresh interpreter."""
     probe = (
         f"{code}\n"
-        "from worker.tools import sdk\n"
+        "from worker.runtime import sdk\n"
         f"print(','.join(m for m in {PROVIDER_SDKS!r} if sdk.is_loaded(m)))\n"
     )
     out = subprocess.run(
@@ -289,7 +289,7 @@ def test_a_process_that_only_publishes_imports_no_sqlalchemy_and_still_records_q
     broker = RedisServer(tmp_path)
     probe = (
         "from worker.client import FleetClient\n"
-        "from worker.tools.sdk import is_loaded\n"
+        "from worker.runtime.sdk import is_loaded\n"
         "call = FleetClient().call('fleet.echo', {'message': 'hi'}, agent_task_id='lean')\n"
         "print(call.id, [m for m in ('sqlalchemy', 'httpx') if is_loaded(m)])\n"
     )
@@ -335,7 +335,7 @@ def test_the_ledger_names_load_from_their_modules_on_first_use():
 def test_a_worker_loads_the_sdks_of_its_queues_and_no_other(queues, loaded):
     code = (
         "from worker.app import app\n"
-        "from worker.tools.sdk import load_for_queues\n"
+        "from worker.runtime.sdk import load_for_queues\n"
         "specs = [task.spec for task in app.tasks.values() if hasattr(task, 'spec')]\n"
         f"load_for_queues(specs, {queues!r})"
     )
@@ -455,9 +455,9 @@ def test_public_names_keep_working():
 
 def test_the_app_registers_every_catalog_tool_sync_kind_and_housekeeping_task():
     from worker.app import app
+    from worker.runtime.catalog import catalog
+    from worker.runtime.policy import ToolTask
     from worker.syncs.kinds import sync_kinds
-    from worker.tools.catalog import catalog
-    from worker.tools.policy import ToolTask
 
     tools = {name for name, task in app.tasks.items() if isinstance(task, ToolTask)}
 

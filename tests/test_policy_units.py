@@ -19,8 +19,8 @@ from worker.errors import (
     status_error,
 )
 from worker.redact import RedactingFormatter, redact, redact_json
+from worker.runtime.retry import RetryPolicy
 from worker.settings import Settings
-from worker.tools.retry import RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=5, base_seconds=1.0, cap_seconds=600.0)
 

@@ -155,8 +155,8 @@ from pydantic import BaseModel, Field
 
 from tasks.acme import DECLARATION
 from worker.errors import ToolError, Unavailable
-from worker.tools.catalog import Provider
-from worker.tools.params import params_config
+from worker.runtime.catalog import Provider
+from worker.runtime.params import params_config
 
 
 def make_client(settings, credential):
@@ -191,7 +191,7 @@ from worker.cli.up import _simulate_unconfigured_providers
 from worker.front.mcp_server import tool_listing
 from worker.queues import QUEUES
 from worker.settings import Settings
-from worker.tools.catalog import catalog
+from worker.runtime.catalog import catalog
 import tests.conftest as conftest
 
 os.environ.pop("ACME_TOKEN", None)

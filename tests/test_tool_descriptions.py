@@ -8,8 +8,8 @@ import re
 import pytest
 
 from tests.support import REPO
-from worker.tools.catalog import catalog
-from worker.tools.describe import from_docstring, plain
+from worker.runtime.catalog import catalog
+from worker.runtime.describe import from_docstring, plain
 
 README = (REPO / "README.md").read_text()
 ROLE = re.compile(r":[\w.:+-]+:`")

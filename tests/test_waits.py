@@ -37,7 +37,7 @@ def test_a_rate_limit_reset_centuries_away_is_a_dead_letter_and_closes_nothing_f
 
     assert row["attempts"] == 1
     assert "FLEET_MAX_WAIT_SECONDS" in row["error"]["message"]
-    from worker.tools.governor.governor import closed_key, get_governor
+    from worker.runtime.governor.governor import closed_key, get_governor
 
     reopens_in = get_governor().redis.pttl(closed_key("github:default"))
     assert 0 < reopens_in <= 3600 * 1000  # the scope reopens within the cap

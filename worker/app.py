@@ -37,9 +37,9 @@ from worker import (
 from worker.broker import register_transport
 from worker.queues import DEFAULT_QUEUE, QUEUES, queue_for
 from worker.results import backend_url
+from worker.runtime.catalog import catalog
 from worker.settings import get_settings
 from worker.syncs.kinds import sync_kinds
-from worker.tools.catalog import catalog
 
 
 def route_by_prefix(name: str, args: Any, kwargs: Any, options: Any, **_: Any) -> dict[str, str]:
@@ -127,12 +127,12 @@ def register_tools(sender: Celery, **_: Any) -> None:
     the app is finalized); both run under the one tool policy. Imported here: a
     process that only publishes never finalizes the app, nor loads the policy and
     the ledger behind it."""
+    from worker.runtime.policy import tool_task
     from worker.syncs.runner import sync_spec
-    from worker.tools.policy import tool_task
 
     specs = [*catalog().values(), *(sync_spec(kind) for kind in sync_kinds().values())]
     for spec in specs:
-        # Params validators are built on first use (worker.tools.params.params_config):
+        # Params validators are built on first use (worker.runtime.params.params_config):
         # build them here, once, rather than in the first calls of a threads pool.
         spec.params_model.model_rebuild()
         sender.register_task(tool_task(spec))

@@ -26,7 +26,7 @@ COMMAND = "fleet_configuration"
 
 def providers() -> list[Any]:
     """The providers that hold credentials (those with a probe), in catalog order."""
-    from worker.tools.catalog import catalog
+    from worker.runtime.catalog import catalog
 
     seen: dict[str, Any] = {}
     for spec in catalog().values():

@@ -10,7 +10,7 @@ the ledger; redacted again here).
 
 Delivery is at least once: the event follows the commit, and a worker dying
 between the two never acknowledged its message, so the message comes back,
-finds the run final and publishes again (worker.tools.policy). Readers
+finds the run final and publishes again (worker.runtime.policy). Readers
 de-duplicate by ``run_id``. A failed publish is logged, never raised: the
 run's outcome is what matters, and it is in the ledger.
 

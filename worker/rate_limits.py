@@ -2,7 +2,7 @@
 the providers' declared limits are written in.
 
 Read by the settings (to refuse a malformed limit at start) and by the governor
-(worker.tools.governor.limits, which turns a call's scopes into budgets of these).
+(worker.runtime.governor.limits, which turns a call's scopes into budgets of these).
 """
 
 from __future__ import annotations

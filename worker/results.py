@@ -7,7 +7,7 @@ What is gone, for a run's final state only:
 - the read before the write: stock Celery first GETs the stored state so a
   late state never overwrites a SUCCESS. A final state here is written once
   per execution, and a redelivered message of a final run answers with the
-  same outcome from the ledger (worker.tools.policy), so the read buys
+  same outcome from the ledger (worker.runtime.policy), so the read buys
   nothing. States before the final one (RETRY, when a run is parked or
   retried) keep it, made atomic: stock Celery reads, then writes, and a
   parked run's re-published message can finish on another thread in

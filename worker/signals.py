@@ -70,8 +70,8 @@ def forward_from_celerys_default_queue(instance: Any = None, **_: Any) -> None:
 
 def load_sdks_of_served_queues(instance: Any = None, **_: Any) -> None:
     """The SDKs of the providers this worker's queues serve, loaded before its pool
-    starts; the others stay unloaded (worker.tools.sdk)."""
-    from worker.tools.sdk import load_for_queues
+    starts; the others stay unloaded (worker.runtime.sdk)."""
+    from worker.runtime.sdk import load_for_queues
 
     app = instance.app
     specs = [task.spec for task in app.tasks.values() if hasattr(task, "spec")]

@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 
 from tasks.fleet import DECLARATION
 from worker.errors import ToolError
+from worker.runtime.catalog import Provider
+from worker.runtime.params import params_config
 from worker.settings import Settings
-from worker.tools.catalog import Provider
-from worker.tools.params import params_config
 
 
 def _no_client(settings: Settings, credential: str) -> None:

@@ -18,18 +18,18 @@ from tasks.github import DECLARATION
 from tasks.github.errors import map_error
 from tasks.shared.clients import per_thread, require
 from tasks.shared.segments import segments
+from worker.runtime.catalog import Provider
+from worker.runtime.sdk import lazy
 from worker.settings import Settings
-from worker.tools.catalog import Provider
-from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:
     from github import Github
     from github.Repository import Repository
 
-# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+# Loaded by Provider.connect, not by reading the catalog (worker.runtime.sdk).
 github = lazy("github")
 
-# Rate scopes (worker.tools.governor): the core budget, content creation, search.
+# Rate scopes (worker.runtime.governor): the core budget, content creation, search.
 READ = ["github:{credential}"]
 WRITE = ["github:{credential}", "github-write:{credential}"]
 SEARCH = ["github:{credential}", "github-search:{credential}"]

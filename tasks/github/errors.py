@@ -13,9 +13,9 @@ from worker.errors import (
     parse_retry_after,
     status_error,
 )
-from worker.tools.sdk import lazy
+from worker.runtime.sdk import lazy
 
-# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+# Loaded by Provider.connect, not by reading the catalog (worker.runtime.sdk).
 github = lazy("github")
 requests = lazy("requests")
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.shared.paging import PageParams
 from tasks.shared.segments import NAME_SEGMENT
-from worker.tools.params import params_config
+from worker.runtime.params import params_config
 
 # Owner and name, each one path segment: never "." or ".." (``/repos/../user`` would
 # go out as ``GET /user``), no "/", "%", "?", "#" (tasks.shared.segments).

@@ -3,7 +3,7 @@
 The three writes that create something (issue, comment, review) end its body
 with a hidden ``<!-- toolfleet:<run id> -->`` line. After an ambiguous failure
 the retry first lists recent items and looks for that line
-(worker.tools.reconcile).
+(worker.runtime.reconcile).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tasks.github.client import WRITE, given, provider, repository
 from tasks.github.params import CommentOnIssue, CreateIssue, CreatePrReview
 from tasks.github.shapes import iso, issue_summary
 from worker.errors import BadParams
-from worker.tools.reconcile import MARK, lookup_since, run_mark
+from worker.runtime.reconcile import MARK, lookup_since, run_mark
 
 if TYPE_CHECKING:
     from github import Github

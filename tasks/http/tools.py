@@ -28,16 +28,16 @@ from worker.errors import (
     parse_retry_after,
     status_error,
 )
+from worker.runtime.catalog import Provider
+from worker.runtime.context import current_call
+from worker.runtime.params import params_config
+from worker.runtime.sdk import lazy
 from worker.settings import Settings, get_settings
-from worker.tools.catalog import Provider
-from worker.tools.context import current_call
-from worker.tools.params import params_config
-from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:
     from tasks.shared.safehttp import Fetched, SafeHttp
 
-# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+# Loaded by Provider.connect, not by reading the catalog (worker.runtime.sdk).
 httpx = lazy("httpx")
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

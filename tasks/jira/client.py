@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from tasks.jira import DECLARATION
 from tasks.jira.errors import map_error
 from tasks.shared.clients import per_thread, require
+from worker.runtime.catalog import Provider
+from worker.runtime.sdk import lazy
 from worker.settings import Settings
-from worker.tools.catalog import Provider
-from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:
     from jira import JIRA
 
-# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+# Loaded by Provider.connect, not by reading the catalog (worker.runtime.sdk).
 jira_sdk = lazy("jira")
 
 

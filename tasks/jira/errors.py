@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from worker.errors import Fatal, ToolError, Unavailable, internal, status_error
 from worker.errors import parse_retry_after as retry_after_of
-from worker.tools.sdk import lazy
+from worker.runtime.sdk import lazy
 
 if TYPE_CHECKING:
     pass
 
-# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+# Loaded by Provider.connect, not by reading the catalog (worker.runtime.sdk).
 jira_sdk = lazy("jira")
 requests = lazy("requests")
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from tasks.shared.paging import PageParams
-from worker.tools.params import params_config
+from worker.runtime.params import params_config
 
 if TYPE_CHECKING:
     pass

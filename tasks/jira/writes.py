@@ -3,7 +3,7 @@
 ``jira.create_issue`` and ``jira.add_comment`` give what they create a
 ``toolfleet`` entity property ``{"run_id": ...}`` (posted through the library's
 session: its own methods cannot send properties). After an ambiguous failure
-the retry looks for that property before writing again (worker.tools.reconcile).
+the retry looks for that property before writing again (worker.runtime.reconcile).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from tasks.jira.jql import jql_string
 from tasks.jira.params import AddComment, CreateIssue, TransitionIssue
 from tasks.shared.segments import segment
 from worker.errors import BadParams
-from worker.tools.reconcile import MARK, lookup_since, run_mark
-from worker.tools.sdk import lazy
+from worker.runtime.reconcile import MARK, lookup_since, run_mark
+from worker.runtime.sdk import lazy
 
 if TYPE_CHECKING:
     from jira import JIRA
 
-# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+# Loaded by Provider.connect, not by reading the catalog (worker.runtime.sdk).
 jira_sdk = lazy("jira")
 
 

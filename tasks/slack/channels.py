@@ -50,7 +50,7 @@ _locks_guard = threading.Lock()
 
 
 def names_key(credential: str) -> str:
-    from worker.tools.governor.governor import PREFIX
+    from worker.runtime.governor.governor import PREFIX
 
     return f"{PREFIX}names:slack:{credential}"
 
@@ -108,7 +108,7 @@ def _list_names(client: Any, key: str, credential: str) -> None:
     """Page ``conversations.list`` into the map, each page admitted by the governor."""
     from tasks.slack.client import make_client
     from tasks.slack.errors import map_error
-    from worker.tools import governor
+    from worker.runtime import governor
 
     settings = get_settings()
     slack = make_client(settings, credential)

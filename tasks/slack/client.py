@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from tasks.shared.clients import per_thread, require
 from tasks.slack import DECLARATION
 from tasks.slack.errors import map_error
+from worker.runtime.catalog import Provider
+from worker.runtime.sdk import lazy
 from worker.settings import Settings
-from worker.tools.catalog import Provider
-from worker.tools.sdk import lazy
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+# Loaded by Provider.connect, not by reading the catalog (worker.runtime.sdk).
 slack_sdk = lazy("slack_sdk")
 
 LIMITS = DECLARATION.limits

@@ -24,12 +24,12 @@ from worker.errors import (
     parse_retry_after,
     status_error,
 )
-from worker.tools.sdk import lazy
+from worker.runtime.sdk import lazy
 
 if TYPE_CHECKING:
     from slack_sdk.errors import SlackApiError
 
-# Loaded by Provider.connect, not by reading the catalog (worker.tools.sdk).
+# Loaded by Provider.connect, not by reading the catalog (worker.runtime.sdk).
 slack_sdk = lazy("slack_sdk")
 
 RATE_LIMITED_WAIT = 1.0  # "rate_limited" (HTTP 200, no header): Slack's ~1 msg/s per channel

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from tasks.shared.paging import PageParams
 from tasks.slack.channels import CHANNEL_ID
-from worker.tools.params import params_config
+from worker.runtime.params import params_config
 
 # Slack's rule: lowercase letters, digits, "-" and "_", at least one letter or digit.
 CHANNEL_NAME = r"[a-z0-9_-]*[a-z0-9][a-z0-9_-]*"

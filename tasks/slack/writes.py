@@ -3,7 +3,7 @@
 ``slack.post_message`` sends message ``metadata`` naming its run (event type
 ``toolfleet_run``); after an ambiguous failure the retry reads one page of
 history (or of the thread's replies) with ``include_all_metadata`` and looks for
-it (worker.tools.reconcile). No ``auth.test`` and no text matching: blocks-only
+it (worker.runtime.reconcile). No ``auth.test`` and no text matching: blocks-only
 posts are found too.
 """
 
@@ -18,7 +18,7 @@ from tasks.slack.client import TIER1_HISTORY, provider
 from tasks.slack.params import CreateChannel, PostMessage
 from tasks.slack.shapes import channel_summary, present
 from worker.errors import Fatal
-from worker.tools.reconcile import MARK, lookup_since, run_mark
+from worker.runtime.reconcile import MARK, lookup_since, run_mark
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient

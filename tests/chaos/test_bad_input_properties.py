@@ -31,8 +31,8 @@ from hypothesis_jsonschema import from_schema
 from tests.support import Reply, wait_final
 from worker import ledger
 from worker.errors import BadParams
-from worker.tools.catalog import ToolSpec, catalog
-from worker.tools.params import MAX_CHARS, MAX_DEPTH
+from worker.runtime.catalog import ToolSpec, catalog
+from worker.runtime.params import MAX_CHARS, MAX_DEPTH
 
 TOOLS = sorted(catalog())
 KINDS = ("wrong_type", "extra_field", "huge_string", "deep_nesting", "nul_byte")
@@ -124,7 +124,7 @@ def _variant(
 
 def valid_params(spec: ToolSpec) -> st.SearchStrategy[dict[str, Any]]:
     """Params generated from the tool's published schema, within the fleet-wide rules
-    (worker.tools.params: no NUL; depth and size stay far below the bounds here)."""
+    (worker.runtime.params: no NUL; depth and size stay far below the bounds here)."""
     schema = spec.params_schema()
     variants = [_variant(schema, *alt) for alt in CROSS_FIELD.get(spec.name, [])] or [schema]
     strategy = st.one_of([from_schema(v, allow_x00=False) for v in variants]).filter(_no_nul)

@@ -30,7 +30,7 @@ from worker.broker.reprs import mask_received
 from worker.errors import BadParams, Fatal, NotFound, ToolError
 from worker.ledger import LedgerUnavailable, RunRef
 from worker.queues import queue_for
-from worker.tools.headers import correlation, refusal
+from worker.runtime.headers import correlation, refusal
 
 logger = logging.getLogger(__name__)
 EVENTS_FLUSH_SECONDS = 0.05

@@ -53,7 +53,7 @@ def _sweep(app: Any, grace_seconds: float, limit: int) -> dict[str, int]:
     from worker import ledger
     from worker.errors import Fatal
     from worker.redact import masked_fields
-    from worker.tools import telemetry
+    from worker.runtime import telemetry
 
     candidates = ledger.stale_waiting_runs(grace_seconds, limit)
     if not candidates:

@@ -13,7 +13,7 @@ def limits(as_json: bool) -> None:
     """Rate scopes the fleet has used: limit, tokens left, learned limits, closures,
     circuit and parked runs."""
     from worker.fleet_redis import fleet_redis
-    from worker.tools.governor.state import fleet_snapshot
+    from worker.runtime.governor.state import fleet_snapshot
 
     state = fleet_snapshot(fleet_redis())
     if as_json:

@@ -11,7 +11,7 @@ from worker.cli import loading
 from worker.cli.output import echo_json, fail, table
 
 if TYPE_CHECKING:
-    from worker.tools.catalog import ToolSpec
+    from worker.runtime.catalog import ToolSpec
 
 
 @click.command()
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 def tools(as_json: bool, fmt: str, markdown: bool) -> None:
     """List the tools agents can call."""
     with loading():
-        from worker.tools.catalog import catalog
+        from worker.runtime.catalog import catalog
 
         specs = sorted(catalog().values(), key=lambda s: s.name)
     if markdown:

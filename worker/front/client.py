@@ -26,8 +26,8 @@ from kombu.exceptions import OperationalError
 from kombu.utils.url import maybe_sanitize_url
 
 from worker.errors import BadParams
-from worker.tools.catalog import ToolSpec, catalog, resolve
-from worker.tools.headers import check_correlation
+from worker.runtime.catalog import ToolSpec, catalog, resolve
+from worker.runtime.headers import check_correlation
 
 # A caller waiting on a publish wants an answer in seconds, not Celery's default
 # of retrying for as long as the broker takes to come back.

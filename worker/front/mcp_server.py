@@ -59,7 +59,7 @@ from worker.front.mcp_calls import (
 )
 from worker.front.mcp_lanes import Busy, Lanes
 from worker.providers import FLEET_QUEUE, declarations
-from worker.tools.catalog import SAFE_SEPARATOR, catalog
+from worker.runtime.catalog import SAFE_SEPARATOR, catalog
 
 SERVER_NAME = "toolfleet"
 GET_RUN = "fleet.get_run"

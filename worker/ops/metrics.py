@@ -6,7 +6,7 @@ multiprocess directory to share, nothing lost when a worker restarts):
 
 - Redis: queue depths, the outbox, the governor's buckets and circuits, and
   the run counters and histograms the workers aggregate there
-  (worker.tools.telemetry);
+  (worker.runtime.telemetry);
 - Postgres: runs in flight by status, dead letters by state, sync lag;
 - the workers themselves: one control ping (``active_queues``) for who
   consumes what.
@@ -33,7 +33,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from worker.tools.telemetry import HISTOGRAMS, METRICS_KEY, bound
+from worker.runtime.telemetry import HISTOGRAMS, METRICS_KEY, bound
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class FleetCollector(Collector):
         from worker.fleet_redis import fleet_redis
         from worker.ledger import outbox
         from worker.ops.inspect import queue_depths
-        from worker.tools.governor.state import fleet_snapshot
+        from worker.runtime.governor.state import fleet_snapshot
 
         client = fleet_redis()  # the process's pooled client, not a new pool per scrape
         depth = GaugeMetricFamily(
@@ -206,7 +206,7 @@ def _governor(state: dict[str, Any]) -> list[Metric]:
 
 
 def _aggregates(raw: dict[bytes, bytes]) -> list[Metric]:
-    """Counters and histograms from the workers' hash (see worker.tools.telemetry)."""
+    """Counters and histograms from the workers' hash (see worker.runtime.telemetry)."""
     values: dict[tuple[str, ...], float] = {}
     for key, value in raw.items():
         try:

@@ -75,7 +75,7 @@ def _delayed() -> dict[str, Any]:
 def _broker_lost() -> dict[str, int]:
     """Runs the broker lost so far (worker.broker.lost), by what was done about them."""
     from worker.fleet_redis import fleet_redis
-    from worker.tools.telemetry import METRICS_KEY, field
+    from worker.runtime.telemetry import METRICS_KEY, field
 
     outcomes = ("republished", "lost")
     fields = [field("toolfleet_lost_runs_total", outcome) for outcome in outcomes]
@@ -85,7 +85,7 @@ def _broker_lost() -> dict[str, int]:
 
 def _open_circuits() -> dict[str, str]:
     from worker.fleet_redis import fleet_redis
-    from worker.tools.governor.state import fleet_snapshot
+    from worker.runtime.governor.state import fleet_snapshot
 
     circuits = fleet_snapshot(fleet_redis())["circuits"]
     return {name: c["state"] for name, c in circuits.items() if c["state"] != "closed"}

@@ -29,8 +29,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from worker.tools.catalog import Provider, load_providers
-from worker.tools.params import parameter_model
+from worker.runtime.catalog import Provider, load_providers
+from worker.runtime.params import parameter_model
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Each sync kind becomes a task ``sync.<kind>`` (params ``{"sync": name,
 "full": false}``, on the ``syncs`` queue) run by the one tool policy, so a
 sync run is a ledger run like any call: the governor admits its first page,
-:func:`worker.tools.context.pace` admits each further one (a rate limit
+:func:`worker.runtime.context.pace` admits each further one (a rate limit
 mid-sync parks the run; it resumes from its checkpoint), provider errors are
 classified and retried, and what never succeeds is a dead letter.
 
@@ -23,13 +23,13 @@ from pydantic import BaseModel, Field
 
 from worker.errors import BadParams, ToolError, Unavailable
 from worker.ledger import LedgerUnavailable
+from worker.runtime.catalog import ToolSpec
+from worker.runtime.context import ParkRequest, current_call, pace
+from worker.runtime.params import params_config
 from worker.settings import get_settings
 from worker.syncs import store
 from worker.syncs.config import SyncEntry, load_entries
 from worker.syncs.kinds import SyncKind
-from worker.tools.catalog import ToolSpec
-from worker.tools.context import ParkRequest, current_call, pace
-from worker.tools.params import params_config
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,8 @@ import redis
 
 from tests.conftest import TEST_ENV
 from tests.support import call_tool, wait_final
-from worker.settings import get_settings
-from worker.tools.governor import Budget, Governor, parse_limit
-from worker.tools.governor.governor import (
+from worker.runtime.governor import Budget, Governor, parse_limit
+from worker.runtime.governor.governor import (
     LEGACY_SCOPES_KEY,
     PREFIX,
     SCOPES_KEY,
@@ -27,7 +26,8 @@ from worker.tools.governor.governor import (
     meter_key,
     tat_key,
 )
-from worker.tools.governor.state import fleet_snapshot
+from worker.runtime.governor.state import fleet_snapshot
+from worker.settings import get_settings
 
 pytestmark = pytest.mark.usefixtures("fleet_worker")
 

@@ -18,10 +18,10 @@ import redis
 
 from worker.errors import ToolError, Unavailable
 from worker.rate_limits import Limit, parse_limit
+from worker.runtime.catalog import ToolSpec
+from worker.runtime.governor.governor import Governor, Grant, get_governor
+from worker.runtime.governor.limits import Budget, budgets
 from worker.settings import get_settings
-from worker.tools.catalog import ToolSpec
-from worker.tools.governor.governor import Governor, Grant, get_governor
-from worker.tools.governor.limits import Budget, budgets
 
 __all__ = [
     "Budget",

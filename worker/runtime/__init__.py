@@ -1,4 +1,5 @@
-"""Declaring a tool and running one.
+"""The tool runtime: declaring a tool and running one (the tools themselves are the
+providers', in ``tasks/``).
 
 - ``catalog``: ``Provider``, ``@provider.tool``, ``ToolSpec`` and the catalog —
   declarations only, no Celery import (clients and exports load it cheaply);

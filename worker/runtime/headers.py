@@ -3,7 +3,7 @@
 - correlation (``idempotency_key``, ``agent_task_id``, ``step_id``): set by
   the caller, recorded with the run and kept on its dead letter;
 - ``fleet_not_before``: a wait longer than one park, served in several;
-- ``fleet_reserved``: the governor's reservation (worker.tools.admission);
+- ``fleet_reserved``: the governor's reservation (worker.runtime.admission);
 - ``fleet_internal_retries``: tries after a failure before the run could be claimed.
 
 Correlation values are strings of at most :data:`CORRELATION_MAX_CHARS`

@@ -3,11 +3,11 @@
 A tool is a plain function ``fn(client, params) -> dict`` plus a pydantic
 params model (taken from the function's annotation). Declaring it once gives
 a catalog entry: description (its docstring's first paragraph as plain text,
-see worker.tools.describe), JSON schema, MCP-style annotations, scopes;
+see worker.runtime.describe), JSON schema, MCP-style annotations, scopes;
 ``fleet tools`` prints it and exports it as MCP ``tools/list`` or OpenAI
 function definitions. The app turns every entry into a Celery task of that
 name, on the queue its name routes to, running under the one tool policy
-(:class:`worker.tools.policy.ToolTask`). Nothing here imports Celery: an
+(:class:`worker.runtime.policy.ToolTask`). Nothing here imports Celery: an
 agent's client validates params against the catalog without it.
 
 The provider object carries what every tool of a provider shares: how to
@@ -28,9 +28,9 @@ from pydantic import BaseModel, ValidationError
 from worker.errors import BadParams, ToolError, bad_params
 from worker.providers import PROVIDERS_PACKAGE, Declaration
 from worker.queues import queue_for
+from worker.runtime import describe, sdk
+from worker.runtime.params import check_shape, parameter_model
 from worker.settings import Settings
-from worker.tools import describe, sdk
-from worker.tools.params import check_shape, parameter_model
 
 ClientFactory = Callable[[Settings, str], Any]
 ErrorMapper = Callable[[Exception], ToolError]
@@ -80,7 +80,7 @@ class ToolSpec:
 
     def parse(self, params: dict[str, Any], prefix: str = "") -> BaseModel:
         """``params`` as the tool's model, or :class:`~worker.errors.BadParams` (its
-        message after ``prefix``): the fleet-wide rules (worker.tools.params) first, then
+        message after ``prefix``): the fleet-wide rules (worker.runtime.params) first, then
         the model. The client and the worker both validate here."""
         try:
             check_shape(params)
@@ -161,7 +161,7 @@ class Provider:
     (``x-ratelimit-remaining``, ``-limit``, ``-reset``) for the governor; ``probe``
     makes the one cheap call ``fleet doctor`` checks the credentials with (returning
     ``acts_as`` and ``limits``); :meth:`connect` loads the SDK modules
-    (worker.tools.sdk) before building a client. ``secret_settings``: a deployment
+    (worker.runtime.sdk) before building a client. ``secret_settings``: a deployment
     gives each process exactly those of the providers its queues run (tests/test_deploy.py).
     """
 
@@ -218,7 +218,7 @@ class Provider:
         provider cannot de-duplicate: after an ambiguous failure (its response
         lost, its worker killed) it looks for the effect an earlier attempt had
         since the run started, and if found that becomes the result instead of
-        writing again (see worker.tools.reconcile); ``reconcile_scopes`` are the
+        writing again (see worker.runtime.reconcile); ``reconcile_scopes`` are the
         extra scopes that lookup spends. ``scope_values`` adds template values the
         params do not hold as such (a channel's ID for the name the agent gave).
         """

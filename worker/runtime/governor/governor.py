@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import redis
 
+from worker.runtime.governor.limits import SCHEDULE_MARGIN, Budget
 from worker.settings import Settings, get_settings
-from worker.tools.governor.limits import SCHEDULE_MARGIN, Budget
 
 PREFIX = "fleet:gov:"
 # Every scope in use, scored by when its state is gone (acquire.lua): idle ones leave.

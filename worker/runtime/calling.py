@@ -1,8 +1,8 @@
 """Step 5 of the policy: the provider call, within its deadline, reported to the governor.
 
 The SDK client is built from settings; after an ambiguous failure a write first
-looks for its own earlier effect (worker.tools.reconcile). The whole call runs
-under a total deadline (worker.tools.deadline); a run that makes several calls
+looks for its own earlier effect (worker.runtime.reconcile). The whole call runs
+under a total deadline (worker.runtime.deadline); a run that makes several calls
 (a sync, page after page) gets a fresh deadline, the governor's next turn and
 a renewed claim before each further one. Whatever came back is classified:
 an exception no mapping foresaw becomes an ``InternalError`` that says at
@@ -17,12 +17,12 @@ from typing import Any
 
 from worker.errors import InternalError, ToolError, Unavailable, failure_trace, internal
 from worker.ledger import Begun
+from worker.runtime import claim, deadline, telemetry
+from worker.runtime.admission import Admission
+from worker.runtime.catalog import ToolSpec
+from worker.runtime.context import CallContext, ParkRequest, calling
+from worker.runtime.reconcile import earlier_write
 from worker.settings import Settings
-from worker.tools import claim, deadline, telemetry
-from worker.tools.admission import Admission
-from worker.tools.catalog import ToolSpec
-from worker.tools.context import CallContext, ParkRequest, calling
-from worker.tools.reconcile import earlier_write
 
 
 @dataclass
@@ -46,7 +46,7 @@ def call_provider(
     progress: Progress,
 ) -> tuple[Any, ToolError | None, str]:
     """``(result, None, "")`` or ``(None, the classified error, its trace)``; an
-    earlier attempt's write found stands in for the call (worker.tools.reconcile).
+    earlier attempt's write found stands in for the call (worker.runtime.reconcile).
     What came back is reported to the governor; a ParkRequest passes through."""
     provider = spec.provider
     client, error, parked = None, None, False

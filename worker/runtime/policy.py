@@ -2,22 +2,22 @@
 
 One execution of a tool message, in order:
 
-1. claim the run for this execution (worker.tools.claim, worker.ledger.claims).
+1. claim the run for this execution (worker.runtime.claim, worker.ledger.claims).
    A run found already final is answered from the ledger; one that another
    live execution holds is not called twice: this delivery parks; one whose
    executor died is taken over and counted as a redelivery, buried past
    ``FLEET_MAX_REDELIVERIES``;
 2. validate the params (keyword arguments only; the fleet-wide rules of
-   worker.tools.params, then the tool's model) — invalid: dead letter now;
+   worker.runtime.params, then the tool's model) — invalid: dead letter now;
 3. idempotency: another run holding the same key answers for this one
    (finished: its outcome is copied; still going: this one parks, for at
    most ``FLEET_DUPLICATE_WAIT_SECONDS``);
 4. the governor admits the call against every rate scope it takes and its
    provider's circuit, or reserves a later slot and the run parks until then
-   (worker.tools.governor);
+   (worker.runtime.governor);
 5. call the provider with the SDK client built from settings, within a total
-   deadline (worker.tools.deadline); after an ambiguous failure a write
-   first looks for its own earlier effect (worker.tools.reconcile); then
+   deadline (worker.runtime.deadline); after an ambiguous failure a write
+   first looks for its own earlier effect (worker.runtime.reconcile); then
    tell the governor what came back (a failure to do so never fails the call);
 6. classify: success is recorded; a ``Retryable`` error is retried with
    exponential backoff + full jitter, never sooner than ``Retry-After``;
@@ -25,7 +25,7 @@ One execution of a tool message, in order:
    buries the run as a dead letter.
 
 Whatever else goes wrong — an exception no step foresaw — ends the run too
-(worker.tools.endings, the guard): retried if the provider had not been called
+(worker.runtime.endings, the guard): retried if the provider had not been called
 yet, otherwise dead as ``InternalError`` with its traceback, its completion
 event published, and the caller's ``AsyncResult`` raising the error. No run
 is ever left ``running`` by a live worker.
@@ -49,14 +49,14 @@ from pydantic_core import to_jsonable_python
 from worker import events, ledger
 from worker.errors import BadParams, Conflict, Fatal, ToolError, from_dict
 from worker.ledger import Begun, RunRef, outbox
+from worker.runtime import claim, telemetry
+from worker.runtime.admission import Admission
+from worker.runtime.calling import Progress, call_provider
+from worker.runtime.catalog import ToolSpec
+from worker.runtime.context import CallContext, ParkRequest
+from worker.runtime.endings import Endings
+from worker.runtime.headers import NOT_BEFORE_HEADER, correlation, custom_headers, number, refusal
 from worker.settings import Settings, get_settings
-from worker.tools import claim, telemetry
-from worker.tools.admission import Admission
-from worker.tools.calling import Progress, call_provider
-from worker.tools.catalog import ToolSpec
-from worker.tools.context import CallContext, ParkRequest
-from worker.tools.endings import Endings
-from worker.tools.headers import NOT_BEFORE_HEADER, correlation, custom_headers, number, refusal
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Most providers take no idempotency keys, so a write retried after its
 response was lost could happen twice. A write tool may declare a
-``reconcile`` lookup (see :class:`worker.tools.catalog.ToolSpec`): before an
+``reconcile`` lookup (see :class:`worker.runtime.catalog.ToolSpec`): before an
 attempt, :func:`earlier_write` runs it, but only when an earlier execution
 may have written without our knowing — a worker lost mid-call, or an
 ambiguous failure (a 5xx, a timeout). A definitive refusal (429, 4xx)
@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from worker.errors import InternalError, ToolError
-from worker.tools.catalog import ToolSpec
-from worker.tools.context import current_call
+from worker.runtime.catalog import ToolSpec
+from worker.runtime.context import current_call
 
 if TYPE_CHECKING:  # not at import: the tools modules import this one, the ledger's is heavy
     from worker.ledger import Begun

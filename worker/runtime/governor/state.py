@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from worker.tools.governor.governor import (
+from worker.runtime.governor.governor import (
     PREFIX,
     SCOPES_KEY,
     circuit_key,
@@ -24,13 +24,13 @@ from worker.tools.governor.governor import (
     parked_key,
     tat_key,
 )
-from worker.tools.governor.limits import budgets, kind_of
+from worker.runtime.governor.limits import budgets, kind_of
 
 
 def fleet_snapshot(client: redis.Redis) -> dict[str, Any]:
     """:func:`snapshot` with every catalog provider's declared limits and the settings'."""
+    from worker.runtime.catalog import catalog  # late: the governor itself needs no catalog
     from worker.settings import get_settings
-    from worker.tools.catalog import catalog  # late: the governor itself needs no catalog
 
     declared: dict[str, list[str]] = {}
     providers: dict[str, str] = {}

@@ -7,7 +7,7 @@ obey, whatever its model says, before the model.
 
 A tool's pydantic model says what its fields are; these rules bound what no
 single model can, the same for every tool, on the client and in the worker
-alike (:meth:`worker.tools.catalog.ToolSpec.parse`):
+alike (:meth:`worker.runtime.catalog.ToolSpec.parse`):
 
 - no string, key or value, holds a NUL character: PostgreSQL stores none in
   JSONB or text, and no provider API takes one;
@@ -90,7 +90,7 @@ def parameter_model(func: Callable[..., Any], position: int, which: str) -> type
 
     Only that one annotation is evaluated: the client parameter's annotation names
     an SDK class that provider modules import for type checkers only
-    (worker.tools.sdk).
+    (worker.runtime.sdk).
     """
     params = list(inspect.signature(func).parameters)
     name = params[position] if params else ""

@@ -6,7 +6,7 @@ schemas, queues) and never call a provider; a worker of one provider's queue
 never calls another. A provider module therefore binds its SDK with
 :func:`lazy` (``sdk = lazy("vendor_sdk")``) and uses it as ``sdk.Client``
 inside functions; the module is loaded by :func:`load`, which
-:meth:`worker.tools.catalog.Provider.connect` calls before building a client
+:meth:`worker.runtime.catalog.Provider.connect` calls before building a client
 and a worker calls at start for the providers its queues serve
 (:func:`load_for_queues`).
 

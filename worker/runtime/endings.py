@@ -1,7 +1,7 @@
 """How an execution of a tool ends when it does not simply succeed: retried, parked,
 buried as a dead letter — and, for an exception no step foresaw, the guard.
 
-The base of :class:`worker.tools.policy.ToolTask`. Every wait is bounded: a
+The base of :class:`worker.runtime.policy.ToolTask`. Every wait is bounded: a
 provider's ``Retry-After`` or a park longer than ``FLEET_MAX_WAIT_SECONDS``
 buries the run as ``RateLimited`` with the value asked for. Every ending is a
 fenced ledger write (worker.ledger.runs) through the outbox, then a
@@ -20,12 +20,17 @@ from celery import Task
 from worker import ledger
 from worker.errors import RateLimited, ToolError, failure_trace, internal
 from worker.ledger import Begun, LedgerUnavailable, RunRef, outbox
+from worker.runtime import telemetry
+from worker.runtime.calling import Progress
+from worker.runtime.catalog import ToolSpec
+from worker.runtime.headers import (
+    INTERNAL_RETRIES_HEADER,
+    NOT_BEFORE_HEADER,
+    number,
+    stored_headers,
+)
+from worker.runtime.retry import RetryPolicy
 from worker.settings import get_settings
-from worker.tools import telemetry
-from worker.tools.calling import Progress
-from worker.tools.catalog import ToolSpec
-from worker.tools.headers import INTERNAL_RETRIES_HEADER, NOT_BEFORE_HEADER, number, stored_headers
-from worker.tools.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import os
 from worker import ledger
 from worker.broker import recovery
 from worker.ledger import Begun, LedgerUnavailable, RunRef
+from worker.runtime.context import ParkRequest
 from worker.settings import Settings, get_settings
-from worker.tools.context import ParkRequest
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The policy opens an :class:`Admission` per execution. :meth:`Admission.first`
 admits the first provider call; a run that takes several (a sync reading
-page after page) calls :func:`worker.tools.context.pace` before each further
+page after page) calls :func:`worker.runtime.context.pace` before each further
 one, which learns from the last response and asks again. Whenever the
 governor says "not now", :class:`ParkRequest` unwinds to the policy, which
 parks the run: not a failure, not an attempt, no worker sleeping.
@@ -22,11 +22,11 @@ from typing import Any
 
 from worker.errors import ToolError
 from worker.ledger import Begun
-from worker.tools import governor
-from worker.tools.catalog import ToolSpec
-from worker.tools.context import CallContext, ParkRequest
-from worker.tools.headers import RESERVED_HEADER, number
-from worker.tools.reconcile import maybe_written
+from worker.runtime import governor
+from worker.runtime.catalog import ToolSpec
+from worker.runtime.context import CallContext, ParkRequest
+from worker.runtime.headers import RESERVED_HEADER, number
+from worker.runtime.reconcile import maybe_written
 
 logger = logging.getLogger(__name__)
 
