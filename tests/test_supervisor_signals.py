@@ -277,3 +277,41 @@ def test_a_real_fleet_up_killed_with_sigkill_leaves_no_process_and_no_port_behin
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(fd, signal.SIGKILL)
             os.close(fd)
+
+
+def test_a_child_whose_stop_hangs_ends_itself_once_its_supervisor_is_gone(tmp_path):
+    # A stand-in supervisor starts a child that ignores SIGTERM (a graceful stop that
+    # hangs); the supervisor is then killed outright. The child's orphan watch ends it.
+    child_code = (
+        "import signal, time\n"
+        "from worker.cli import supervisor\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "supervisor.ORPHAN_GRACE_SECONDS = 1.0\n"
+        "supervisor.orphan_watch()\n"
+        "print('watching', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent_code = (
+        "import os, subprocess, sys, time\n"
+        f"env = {{**os.environ, 'FLEET_SUPERVISOR_PID': str(os.getpid())}}\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {child_code!r}], env=env)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    child_pid = int(parent.stdout.readline())
+    pidfd = os.pidfd_open(child_pid)
+    time.sleep(1.0)  # the child is watching (it printed so, to the same pipe)
+    try:
+        parent.kill()
+        parent.wait(5)
+        started = time.monotonic()
+        ready, _, _ = select.select([pidfd], [], [], 10)
+        assert ready == [pidfd], "the orphaned child still runs"
+        assert time.monotonic() - started >= 0.9  # it waited its grace first
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child_pid, signal.SIGKILL)
+        os.close(pidfd)

@@ -109,6 +109,9 @@ def run() -> None:
     global _exit_status, _executable
     _executable = True
     atexit.register(_leave_without_teardown)
+    from worker.cli.supervisor import orphan_watch
+
+    orphan_watch()
     try:
         main()
     except SystemExit as exc:

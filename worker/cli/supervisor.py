@@ -55,6 +55,28 @@ if os.getppid() != int(sys.argv[1]):
 os.execvp(sys.argv[2], sys.argv[2:])
 """
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Set in each child's environment: the supervisor's pid (see orphan_watch).
+SUPERVISOR_ENV = "FLEET_SUPERVISOR_PID"
+# A child whose supervisor died stops gracefully on its death signal; one still
+# running this long after (a shutdown that hangs) ends itself.
+ORPHAN_GRACE_SECONDS = 15.0
+
+
+def orphan_watch() -> None:
+    """In a child of ``fleet up``: end this process if it outlives its supervisor by
+    :data:`ORPHAN_GRACE_SECONDS` (the death signal asked it to stop; a graceful stop
+    that hangs must not keep a port or a queue's messages). No-op elsewhere."""
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if not supervisor or not supervisor.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(supervisor):
+            time.sleep(0.5)
+        time.sleep(ORPHAN_GRACE_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -104,7 +126,7 @@ class Supervisor:
             argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(spec.env or {})},
+            env={**os.environ, **(spec.env or {}), SUPERVISOR_ENV: str(os.getpid())},
             start_new_session=True,
         )
         self.children[spec.name] = child
